@@ -1,0 +1,188 @@
+"""Speed of lrr.LSTM with each regularizer, as a ratio to bare nn.LSTM measured in the same run.
+
+Model per configuration: token ids -> nn.Embedding(10000, H) -> 2-layer LSTM (H units) ->
+``out.pow(2).mean()``, batch 20 x 35 steps (Zaremba et al. 2014 small: H = 200; medium:
+H = 650). One forward+backward per timing; configurations are timed round-robin (A B C ...
+A B C ...) so drift of a shared machine hits all of them alike; the median of ``--repeats``
+rounds after warm-up is reported, divided by bare nn.LSTM's median.
+
+First-call time (model construction + first forward/backward, compilation if any) and peak
+resident memory (ru_maxrss of a fresh process running 3 forward/backward passes, minus the
+same process's RSS after import and set-up) come from one fresh subprocess per configuration.
+
+Usage::
+
+    python benchmarks/speed.py                      # both shapes, CPU, 2 threads
+    python benchmarks/speed.py --shapes small --repeats 30 --markdown speed.md
+    python benchmarks/speed.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import lightning_rnn_reg as lrr
+
+SHAPES = {"small": 200, "medium": 650}
+BATCH, STEPS, VOCAB, LAYERS = 20, 35, 10000, 2
+
+
+def _fused_set() -> list[lrr.Regularizer]:
+    return [lrr.LockedDropout(0.4, at="input"), lrr.LockedDropout(0.3, at="between"),
+            lrr.LockedDropout(0.4, at="output"), lrr.WeightDrop(0.5)]
+
+
+CONFIGS: dict[str, Callable[[], tuple[list[lrr.Regularizer], float]]] = {
+    # name -> (layer regularizers, embedding dropout rate)
+    "lrr.LSTM, no regularizer": lambda: ([], 0.0),
+    "Locked + Embedding + WeightDrop (fused)": lambda: (_fused_set(), 0.1),
+    "RecurrentDropout 0.25 (loop)": lambda: ([lrr.RecurrentDropout(0.25)], 0.0),
+    "CellDropout 0.25 (loop)": lambda: ([lrr.CellDropout(0.25)], 0.0),
+    "UpdateDropout 0.25 per-step (loop)": lambda: ([lrr.UpdateDropout(0.25)], 0.0),
+    "UpdateDropout 0.25 per-sequence (loop)": lambda: (
+        [lrr.UpdateDropout(0.25, per_sequence=True)], 0.0),
+    "Zoneout c 0.25 h 0.05 (loop)": lambda: ([lrr.Zoneout(cell=0.25, hidden=0.05)], 0.0),
+    "all of them together (loop)": lambda: (
+        [*_fused_set(), lrr.RecurrentDropout(0.25), lrr.CellDropout(0.1),
+         lrr.UpdateDropout(0.25), lrr.Zoneout(cell=0.25, hidden=0.05)], 0.1),
+}
+BARE = "bare nn.LSTM"
+
+
+class _Model(nn.Module):
+    def __init__(self, hidden: int, config: str) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, hidden)
+        if config == BARE:
+            self.rnn: nn.Module = nn.LSTM(hidden, hidden, LAYERS)
+            self.edrop = None
+        else:
+            regs, edrop = CONFIGS[config]()
+            self.rnn = lrr.LSTM(hidden, hidden, LAYERS, regularizers=regs)
+            self.edrop = lrr.EmbeddingDropout(edrop) if edrop > 0 else None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.edrop(self.embedding, ids) if self.edrop is not None else self.embedding(ids)
+        out, _ = self.rnn(x)
+        return out.pow(2).mean()
+
+
+def _step(model: _Model, ids: torch.Tensor, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    model(ids).backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _names() -> list[str]:
+    return [BARE, *CONFIGS]
+
+
+def time_round_robin(hidden: int, repeats: int, warmup: int, device: str) -> dict[str, float]:
+    """Median seconds per forward+backward of every configuration, interleaved."""
+    torch.manual_seed(0)
+    ids = torch.randint(0, VOCAB, (STEPS, BATCH), device=device)
+    models = {name: _Model(hidden, name).to(device).train() for name in _names()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(warmup):
+        for model in models.values():
+            _step(model, ids, device)
+    for _ in range(repeats):
+        for name, model in models.items():
+            model.zero_grad(set_to_none=True)
+            times[name].append(_step(model, ids, device))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _child(hidden: int, config: str, device: str, threads: int) -> None:
+    """Run in a fresh process: first-call time and peak RSS growth for one configuration."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    ids = torch.randint(0, VOCAB, (STEPS, BATCH), device=device)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    model = _Model(hidden, config).to(device).train()
+    _step(model, ids, device)
+    first_call = time.perf_counter() - start
+    for _ in range(2):
+        model.zero_grad(set_to_none=True)
+        model(ids).backward()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss
+    gpu_peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
+    print(json.dumps({"first_call_s": first_call, "peak_rss_mib": peak / 1024,
+                      "gpu_peak_mib": gpu_peak / 2**20}))
+
+
+def first_call_and_memory(hidden: int, device: str, threads: int) -> dict[str, dict[str, float]]:
+    results = {}
+    for name in _names():
+        cmd = [sys.executable, __file__, "--child", name, "--hidden", str(hidden),
+               "--device", device, "--threads", str(threads)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+def table(shape: str, medians: dict[str, float], extra: dict[str, dict[str, float]],
+          device: str) -> str:
+    bare = medians[BARE]
+    memory_col = "GPU peak (MiB)" if device == "cuda" else "peak RSS growth (MiB)"
+    lines = [
+        f"### {shape}: 2 x {SHAPES[shape]}, batch {BATCH}, {STEPS} steps ({device})",
+        "",
+        f"| configuration | median fwd+bwd (ms) | ratio to bare nn.LSTM | first call (s) | "
+        f"{memory_col} |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, median in medians.items():
+        info = extra.get(name, {})
+        memory = info.get("gpu_peak_mib" if device == "cuda" else "peak_rss_mib", float("nan"))
+        lines.append(f"| {name} | {median * 1e3:.1f} | {median / bare:.2f}x | "
+                     f"{info.get('first_call_s', float('nan')):.2f} | {memory:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--markdown", help="also write the tables to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--hidden", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.hidden, args.child, args.device, args.threads)
+        return
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}, "
+          f"oneDNN {torch.backends.mkldnn.is_available()}", flush=True)
+    tables = []
+    for shape in args.shapes:
+        hidden = SHAPES[shape]
+        medians = time_round_robin(hidden, args.repeats, args.warmup, args.device)
+        extra = first_call_and_memory(hidden, args.device, args.threads)
+        tables.append(table(shape, medians, extra, args.device))
+        print(tables[-1] + "\n", flush=True)
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write("\n\n".join(tables) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""lightning-rnn-reg: regularizers for recurrent networks, usable in one line from Lightning.
+
+Public API (``import lightning_rnn_reg as lrr``): the regularizer objects, the ``LSTM`` /
+``GRU`` layers that take them, the stochastic-mode switches ``mc_dropout`` / ``no_dropout``
+and the pure functions in ``lrr.functional``.
+"""
+
+from lightning_rnn_reg import functional
+from lightning_rnn_reg.mode import mc_dropout, no_dropout
+from lightning_rnn_reg.regularizers import (
+    ActivationRegularization,
+    CellDropout,
+    Dropout,
+    EmbeddingDropout,
+    FraternalDropout,
+    LockedDropout,
+    RecurrentDropout,
+    Regularizer,
+    TemporalActivationRegularization,
+    UpdateDropout,
+    WeightDrop,
+    Zoneout,
+)
+from lightning_rnn_reg.rnn import GRU, LSTM
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "ActivationRegularization",
+    "CellDropout",
+    "Dropout",
+    "EmbeddingDropout",
+    "FraternalDropout",
+    "LockedDropout",
+    "RecurrentDropout",
+    "Regularizer",
+    "TemporalActivationRegularization",
+    "UpdateDropout",
+    "WeightDrop",
+    "Zoneout",
+    "__version__",
+    "functional",
+    "mc_dropout",
+    "no_dropout",
+]

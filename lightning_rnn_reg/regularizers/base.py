@@ -1,0 +1,92 @@
+"""Regularizer base class: validated, mutable rates and the site where a regularizer acts.
+
+A regularizer is a thin ``nn.Module`` holding its rates (torchmetrics style); the math is in
+:mod:`lightning_rnn_reg.functional`. Rates are plain float attributes that may be changed
+between steps (the curriculum and schedule callbacks do); every assignment is validated.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from lightning_rnn_reg.functional import check_rate
+from lightning_rnn_reg.mode import is_stochastic
+
+SITES = ("embedding", "input", "between", "output", "recurrent", "weights", "loss")
+ACTIVATION_SITES = ("input", "between", "output")
+
+
+class Regularizer(nn.Module):
+    """Base class of every regularizer.
+
+    Subclasses declare ``rate_names`` (the float attributes that are rates), ``rate_upper``
+    (``1.0`` for probabilities in ``[0, 1)``, ``None`` for non-negative strengths) and
+    ``site``, one of ``"embedding"``, ``"input"``, ``"between"``, ``"output"``,
+    ``"recurrent"``, ``"weights"``, ``"loss"``.
+
+    Example::
+
+        reg = lrr.LockedDropout(0.3)
+        reg.p = 0.4          # validated: reg.p = 1.2 raises ValueError
+        reg.rates            # {'p': 0.4}
+    """
+
+    rate_names: ClassVar[tuple[str, ...]] = ("p",)
+    rate_upper: ClassVar[float | None] = 1.0
+    site: str = ""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in type(self).rate_names:
+            value = check_rate(f"{type(self).__name__}.{name}", value, upper=self.rate_upper)
+        super().__setattr__(name, value)
+
+    @property
+    def rates(self) -> dict[str, float]:
+        """The current rates by name."""
+        return {name: getattr(self, name) for name in self.rate_names}
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether masks are drawn now: train mode, or inside ``mc_dropout()``, and not inside
+        ``no_dropout()``."""
+        return is_stochastic(self.training)
+
+    def extra_repr(self) -> str:
+        parts = [f"{name}={value:g}" for name, value in self.rates.items()]
+        parts += [f"{key}={value!r}" for key, value in self._extra_options().items()]
+        return ", ".join(parts)
+
+    def _extra_options(self) -> dict[str, object]:
+        return {}
+
+
+class ActivationDropoutBase(Regularizer):
+    """Shared constructor of the dropouts that act on activations (``Dropout``,
+    ``LockedDropout``): ``at`` chooses the site among ``input``, ``between``, ``output``."""
+
+    def __init__(self, p: float = 0.5, at: str = "input", batch_first: bool = False) -> None:
+        super().__init__()
+        if at not in ACTIVATION_SITES:
+            raise ValueError(
+                f"{type(self).__name__}: at must be one of {ACTIVATION_SITES}, got {at!r}"
+            )
+        self.p = p
+        self.at = at
+        self.batch_first = batch_first
+
+    @property
+    def site(self) -> str:  # type: ignore[override]
+        return self.at
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply to ``x`` of shape ``(T, B, F)`` (``(B, T, F)`` with ``batch_first``)."""
+        return self.drop(x, self.batch_first)
+
+    def drop(self, x: Tensor, batch_first: bool) -> Tensor:
+        """Apply with an explicit layout (layers call this with their own ``batch_first``)."""
+        raise NotImplementedError
+
+    def _extra_options(self) -> dict[str, object]:
+        return {"at": self.at}
