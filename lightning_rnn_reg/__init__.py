@@ -22,12 +22,15 @@ from lightning_rnn_reg.regularizers import (
     Zoneout,
 )
 from lightning_rnn_reg.rnn import GRU, LSTM
+from lightning_rnn_reg.tasks import LanguageModel, RecurrentTask
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRU",
     "LSTM",
+    "LanguageModel",
+    "RecurrentTask",
     "ActivationRegularization",
     "CellDropout",
     "Dropout",

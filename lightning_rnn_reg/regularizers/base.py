@@ -7,7 +7,9 @@ between steps (the curriculum and schedule callbacks do); every assignment is va
 
 from __future__ import annotations
 
-from typing import ClassVar
+import importlib
+import inspect
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -52,6 +54,42 @@ class Regularizer(nn.Module):
         """Whether masks are drawn now: train mode, or inside ``mc_dropout()``, and not inside
         ``no_dropout()``."""
         return is_stochastic(self.training)
+
+    def spec(self) -> dict[str, Any]:
+        """Plain-data description ``{"class_path": ..., "init_args": {...}}`` (the form
+        LightningCLI uses), rebuilt by :meth:`from_spec`; what checkpoints store instead of
+        pickled objects."""
+        cls = type(self)
+        names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        return {
+            "class_path": f"{cls.__module__}.{cls.__qualname__}",
+            "init_args": {name: getattr(self, name) for name in names},
+        }
+
+    @staticmethod
+    def from_spec(spec: Regularizer | dict[str, Any]) -> Regularizer:
+        """Build a regularizer from :meth:`spec` output (objects pass through unchanged).
+
+        Only subclasses of :class:`Regularizer` are built, so a spec read from a file cannot
+        construct arbitrary objects."""
+        if isinstance(spec, Regularizer):
+            return spec
+        if not isinstance(spec, dict) or "class_path" not in spec:
+            raise TypeError(
+                "a regularizer must be a Regularizer object or a dict with 'class_path' "
+                f"(and 'init_args'), got {spec!r}"
+            )
+        path = str(spec["class_path"])
+        if "." not in path:
+            path = f"lightning_rnn_reg.{path}"
+        module_name, _, name = path.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"unknown regularizer class_path {spec['class_path']!r}") from error
+        if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
+            raise ValueError(f"{spec['class_path']!r} is not a lightning_rnn_reg Regularizer")
+        return cls(**dict(spec.get("init_args") or {}))
 
     def extra_repr(self) -> str:
         parts = [f"{name}={value:g}" for name, value in self.rates.items()]

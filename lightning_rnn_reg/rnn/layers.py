@@ -32,7 +32,6 @@ from lightning_rnn_reg.regularizers.base import Regularizer
 from lightning_rnn_reg.regularizers.recurrent import CellDropout
 from lightning_rnn_reg.regularizers.weight_drop import WeightDrop
 from lightning_rnn_reg.regularizers.zoneout import Zoneout
-from lightning_rnn_reg.rnn import loop
 
 PATHS = ("auto", "fused", "loop")
 
@@ -490,7 +489,7 @@ class LSTM(_RecurrentLayer):
         w_ih, w_hh, b_ih, b_hh = weights
         bias = b_ih + b_hh if b_ih is not None else None
         xw = F.linear(x, w_ih, bias)
-        return loop.lstm_recurrence(xw, w_hh, h0, c0, **masks)
+        return _loop().lstm_recurrence(xw, w_hh, h0, c0, **masks)
 
 
 class GRU(_RecurrentLayer):
@@ -529,8 +528,15 @@ class GRU(_RecurrentLayer):
         xw = F.linear(x, w_ih, b_ih)
         if b_hh is None:
             b_hh = w_hh.new_zeros(w_hh.shape[0])
-        out, h = loop.gru_recurrence(xw, w_hh, b_hh, h0, **masks)
+        out, h = _loop().gru_recurrence(xw, w_hh, b_hh, h0, **masks)
         return out, h, None
+
+
+def _loop():  # type: ignore[no-untyped-def]
+    """The loop kernels' module, imported on first use."""
+    from lightning_rnn_reg.rnn import loop
+
+    return loop
 
 
 def _loop_keys(reg: Regularizer) -> tuple[str, ...]:

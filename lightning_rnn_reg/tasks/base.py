@@ -1,0 +1,110 @@
+"""RecurrentTask: the regularizer plumbing every task module shares.
+
+Regularizers arrive as one list (objects, or ``class_path`` dicts from YAML) and are sorted by
+site along the flow of DESIGN.md section 1::
+
+    embedding (+EmbeddingDropout) -> input dropouts -> recurrent layers (recurrent-site and
+    WeightDrop) -> between-layer dropouts -> output dropouts -> head -> loss (+AR, TAR,
+    fraternal)
+
+Hyperparameters store the regularizers as plain ``class_path`` specs, so a checkpoint holds
+no pickled objects and ``load_from_checkpoint`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+from torch import Tensor, nn
+
+from lightning_rnn_reg.regularizers import (
+    ActivationRegularization,
+    EmbeddingDropout,
+    FraternalDropout,
+    Regularizer,
+    TemporalActivationRegularization,
+)
+
+RegularizerArg = Regularizer | dict[str, Any]
+
+
+class RecurrentTask(L.LightningModule):
+    """Base LightningModule: holds the regularizers, applies the activation sites, logs rates.
+
+    Subclasses build their layers with :meth:`layer_regularizers` and call
+    :meth:`drop_input`, :meth:`drop_between`, :meth:`drop_output` and :meth:`embed` along
+    their forward pass.
+    """
+
+    def __init__(self, regularizers: Sequence[RegularizerArg] | None = None) -> None:
+        super().__init__()
+        regs = [Regularizer.from_spec(reg) for reg in (regularizers or [])]
+        self.regularizers = nn.ModuleList(regs)
+        self._check_unique(EmbeddingDropout, ActivationRegularization,
+                           TemporalActivationRegularization, FraternalDropout)
+
+    def _check_unique(self, *classes: type[Regularizer]) -> None:
+        for cls in classes:
+            if sum(isinstance(reg, cls) for reg in self.regularizers) > 1:
+                raise ValueError(f"{type(self).__name__}: give at most one {cls.__name__}")
+
+    def regularizer_specs(self) -> list[dict[str, Any]]:
+        """The regularizers as plain data (stored in the hyperparameters)."""
+        return [reg.spec() for reg in self.regularizers]
+
+    def _find(self, cls: type[Regularizer]) -> Any:
+        for reg in self.regularizers:
+            if isinstance(reg, cls):
+                return reg
+        return None
+
+    def _at(self, site: str) -> list[Regularizer]:
+        return [reg for reg in self.regularizers if reg.site == site]
+
+    @property
+    def embedding_dropout(self) -> EmbeddingDropout | None:
+        return self._find(EmbeddingDropout)
+
+    @property
+    def activation_regularization(self) -> ActivationRegularization | None:
+        return self._find(ActivationRegularization)
+
+    @property
+    def temporal_activation_regularization(self) -> TemporalActivationRegularization | None:
+        return self._find(TemporalActivationRegularization)
+
+    @property
+    def fraternal_dropout(self) -> FraternalDropout | None:
+        return self._find(FraternalDropout)
+
+    def layer_regularizers(self) -> list[Regularizer]:
+        """The regularizers that act inside a recurrent layer (``recurrent``, ``weights``)."""
+        return self._at("recurrent") + self._at("weights")
+
+    def embed(self, embedding: nn.Embedding, ids: Tensor) -> Tensor:
+        """Look ``ids`` up, with EmbeddingDropout if one was given."""
+        edrop = self.embedding_dropout
+        return edrop(embedding, ids) if edrop is not None else embedding(ids)
+
+    def _drop(self, site: str, x: Tensor, batch_first: bool) -> Tensor:
+        for reg in self._at(site):
+            x = reg.drop(x, batch_first)  # type: ignore[attr-defined]
+        return x
+
+    def drop_input(self, x: Tensor, batch_first: bool = False) -> Tensor:
+        return self._drop("input", x, batch_first)
+
+    def drop_between(self, x: Tensor, batch_first: bool = False) -> Tensor:
+        return self._drop("between", x, batch_first)
+
+    def drop_output(self, x: Tensor, batch_first: bool = False) -> Tensor:
+        return self._drop("output", x, batch_first)
+
+    def log_regularizer_rates(self) -> None:
+        """Log every regularizer's current rates as ``reg/<index>_<Class>/<rate>``."""
+        for index, reg in enumerate(self.regularizers):
+            for name, value in reg.rates.items():
+                self.log(f"reg/{index}_{type(reg).__name__}/{name}", value, on_step=True,
+                         on_epoch=False)
