@@ -6,9 +6,11 @@ H = 650). One forward+backward per timing; configurations are timed round-robin 
 A B C ...) so drift of a shared machine hits all of them alike; the median of ``--repeats``
 rounds after warm-up is reported, divided by bare nn.LSTM's median.
 
-First-call time (model construction + first forward/backward, compilation if any) and peak
-resident memory (ru_maxrss of a fresh process running 3 forward/backward passes, minus the
-same process's RSS after import and set-up) come from one fresh subprocess per configuration.
+First-call time (model construction + first forward/backward, compilation if any) comes from
+one fresh subprocess per configuration. Memory is the activation memory a forward pass keeps
+for backward: the bytes of every distinct tensor storage the autograd graph saves (through
+``torch.autograd.graph.saved_tensors_hooks``: oneDNN's workspace, our loop's gate buffers,
+masks), plus, on CUDA, the peak allocated bytes.
 
 Usage::
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -112,18 +113,29 @@ def _child(hidden: int, config: str, device: str, threads: int) -> None:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     ids = torch.randint(0, VOCAB, (STEPS, BATCH), device=device)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     model = _Model(hidden, config).to(device).train()
     _step(model, ids, device)
     first_call = time.perf_counter() - start
-    for _ in range(2):
-        model.zero_grad(set_to_none=True)
-        model(ids).backward()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss
+    saved = saved_bytes(model, ids)
     gpu_peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
-    print(json.dumps({"first_call_s": first_call, "peak_rss_mib": peak / 1024,
+    print(json.dumps({"first_call_s": first_call, "saved_mib": saved / 2**20,
                       "gpu_peak_mib": gpu_peak / 2**20}))
+
+
+def saved_bytes(model: _Model, ids: torch.Tensor) -> int:
+    """Bytes of the distinct storages that one forward pass saves for backward."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model(ids)
+    loss.backward()
+    return sum(storages.values())
 
 
 def first_call_and_memory(hidden: int, device: str, threads: int) -> dict[str, dict[str, float]]:
@@ -139,7 +151,7 @@ def first_call_and_memory(hidden: int, device: str, threads: int) -> dict[str, d
 def table(shape: str, medians: dict[str, float], extra: dict[str, dict[str, float]],
           device: str) -> str:
     bare = medians[BARE]
-    memory_col = "GPU peak (MiB)" if device == "cuda" else "peak RSS growth (MiB)"
+    memory_col = "saved for backward (MiB)" + (" / GPU peak (MiB)" if device == "cuda" else "")
     lines = [
         f"### {shape}: 2 x {SHAPES[shape]}, batch {BATCH}, {STEPS} steps ({device})",
         "",
@@ -149,9 +161,11 @@ def table(shape: str, medians: dict[str, float], extra: dict[str, dict[str, floa
     ]
     for name, median in medians.items():
         info = extra.get(name, {})
-        memory = info.get("gpu_peak_mib" if device == "cuda" else "peak_rss_mib", float("nan"))
+        memory = f"{info.get('saved_mib', float('nan')):.1f}"
+        if device == "cuda":
+            memory += f" / {info.get('gpu_peak_mib', float('nan')):.0f}"
         lines.append(f"| {name} | {median * 1e3:.1f} | {median / bare:.2f}x | "
-                     f"{info.get('first_call_s', float('nan')):.2f} | {memory:.0f} |")
+                     f"{info.get('first_call_s', float('nan')):.2f} | {memory} |")
     return "\n".join(lines)
 
 

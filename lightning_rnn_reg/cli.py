@@ -22,14 +22,16 @@ class RecurrentCLI(LightningCLI):
                               apply_on="instantiate")
 
 
-def main(args: list[str] | None = None) -> RecurrentCLI:
-    """Entry point of the console script and ``python -m lightning_rnn_reg``."""
+def main(args: list[str] | None = None, run: bool = True) -> RecurrentCLI:
+    """Entry point of the console script and ``python -m lightning_rnn_reg``; with
+    ``run=False`` only parse and instantiate (a dry run)."""
     return RecurrentCLI(
         RecurrentTask,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=args,
+        run=run,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )

@@ -15,6 +15,7 @@ from ``generator`` when one is given.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -47,7 +48,9 @@ def check_rate(name: str, value: object, *, upper: float | None = 1.0) -> float:
     ``upper=None`` accepts any finite non-negative number (regularization strengths such as
     AR's ``alpha``). Booleans and non-numbers are rejected with a ``TypeError``.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
     value = float(value)
     if upper is None:
@@ -198,8 +201,10 @@ def weight_drop(
 def row_weight_drop(
     weight: Tensor, p: float, training: bool = True, generator: torch.Generator | None = None
 ) -> Tensor:
-    """AWD-LSTM's ``variational=True`` weight drop: whole rows of ``W_hh`` (all recurrent
-    inputs of one gate unit) dropped, ``W * m[:, None] / (1 - p)``; ``W`` at eval."""
+    """AWD-LSTM's ``variational=True`` weight drop: whole rows of a 2-D ``W_hh`` (all
+    recurrent inputs of one gate unit) dropped, ``W * m[:, None] / (1 - p)``; ``W`` at eval."""
+    if weight.dim() != 2:
+        raise ValueError(f"row_weight_drop expects a 2-D weight, got shape {tuple(weight.shape)}")
     if not _active(p, training):
         return weight
     return weight * dropout_mask((weight.shape[0], 1), p, weight, generator)
@@ -253,8 +258,11 @@ def fraternal_loss(
 
     ``z1``/``z2`` are logits ``(..., C)`` of two passes with independent masks and ``target``
     the class indices ``(...)``. With ``kappa = 0`` this is the mean of two ordinary losses.
+    Positions whose target is ``ignore_index`` (padding) count in neither term.
     """
     classes = z1.shape[-1]
-    ce1 = F.cross_entropy(z1.reshape(-1, classes), target.reshape(-1), ignore_index=ignore_index)
-    ce2 = F.cross_entropy(z2.reshape(-1, classes), target.reshape(-1), ignore_index=ignore_index)
-    return 0.5 * (ce1 + ce2) + fraternal_penalty(z1, z2, kappa)
+    flat1, flat2, flat_target = z1.reshape(-1, classes), z2.reshape(-1, classes), target.reshape(-1)
+    ce1 = F.cross_entropy(flat1, flat_target, ignore_index=ignore_index)
+    ce2 = F.cross_entropy(flat2, flat_target, ignore_index=ignore_index)
+    valid = flat_target != ignore_index
+    return 0.5 * (ce1 + ce2) + fraternal_penalty(flat1[valid], flat2[valid], kappa)
