@@ -22,9 +22,9 @@ class RecurrentCLI(LightningCLI):
                               apply_on="instantiate")
 
 
-def main(args: list[str] | None = None, run: bool = True) -> RecurrentCLI:
-    """Entry point of the console script and ``python -m lightning_rnn_reg``; with
-    ``run=False`` only parse and instantiate (a dry run)."""
+def build_cli(args: list[str] | None = None, run: bool = True) -> RecurrentCLI:
+    """Parse ``args`` (default: the command line), instantiate, and run the subcommand; with
+    ``run=False`` only parse and instantiate (a dry run; no subcommand in ``args``)."""
     return RecurrentCLI(
         RecurrentTask,
         LightningDataModule,
@@ -35,3 +35,9 @@ def main(args: list[str] | None = None, run: bool = True) -> RecurrentCLI:
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``lightning-rnn-reg`` console script and ``python -m
+    lightning_rnn_reg``. Returns nothing, so the process exits with status 0 on success."""
+    build_cli(args)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import lightning_rnn_reg as lrr
-from lightning_rnn_reg.cli import main
+from lightning_rnn_reg.cli import build_cli, main
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "examples" / "configs").glob("*.yaml"))
@@ -33,7 +33,36 @@ def test_recipe_instantiates_model_and_data(config, monkeypatch, tmp_path):
         pytest.skip(f"benchmark data not found at {SHARED}")
     monkeypatch.setenv("LRR_DATA", str(SHARED))
     monkeypatch.chdir(tmp_path)
-    cli = main(["--config", str(config), "--trainer.logger", "false"], run=False)
+    cli = build_cli(["--config", str(config), "--trainer.logger", "false"], run=False)
     assert isinstance(cli.model, lrr.LanguageModel)
     assert cli.model.hparams["vocab_size"] == cli.datamodule.vocab_size
     assert len(cli.model.regularizers) == len(cli.model.hparams["regularizers"])
+
+
+def test_console_script_exits_zero_after_a_short_fit(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lightning_rnn_reg", "fit", "--config",
+         str(REPO / "examples" / "configs" / "quickstart.yaml"), "--trainer.max_epochs", "1",
+         "--trainer.limit_train_batches", "2",
+         "--trainer.limit_val_batches", "2", "--trainer.enable_progress_bar", "false",
+         "--trainer.log_every_n_steps", "1",
+         "--trainer.default_root_dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = list(tmp_path.rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file written"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for event_file in events:
+        accumulator = EventAccumulator(str(event_file))
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"])
+    expected = {"train/loss", "train/ce", "train/ppl", "train/ar", "train/tar", "lr", "grad_norm",
+                "val/loss", "val/ppl", "reg/0_EmbeddingDropout/p", "reg/4_WeightDrop/p",
+                "reg/5_ActivationRegularization/alpha"}
+    assert expected <= tags, expected - tags

@@ -211,6 +211,19 @@ def test_expanded_initial_state(kind):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_non_contiguous_xw_and_weights(kind):
+    """xw from a batch-first input (time not outermost in memory), a transposed-copy w_hh."""
+    keys = LSTM_KEYS if kind == "lstm" else GRU_KEYS
+    tensors, masks = _inputs(kind, T, B, keys, "step", fractional=True)
+    base = tensors["xw"].detach().transpose(0, 1).contiguous().requires_grad_()
+    tensors["xw"] = base.transpose(0, 1)
+    w_base = tensors["w_hh"].detach().t().contiguous().requires_grad_()
+    tensors["w_hh"] = w_base.t()
+    assert not tensors["xw"].is_contiguous() and not tensors["w_hh"].is_contiguous()
+    _compare(kind, tensors, masks)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_gradcheck(kind):
     keys = LSTM_KEYS if kind == "lstm" else GRU_KEYS
     gen = torch.Generator().manual_seed(5)
