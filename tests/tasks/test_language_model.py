@@ -178,3 +178,26 @@ def test_monte_carlo_evaluation_averages_probabilities(pattern_corpus, tmp_path)
     model.hparams["mc_samples"] = 0
     plain = trainer.validate(model, datamodule=data, verbose=False)[0]["val/ppl"]
     assert mc != plain and mc > 1.0
+
+
+def test_zaremba_schedule_keeps_lr_then_divides_every_epoch():
+    model = _model(lr=20.0, lr_schedule="zaremba", lr_decay=2.0, lr_decay_start=4)
+    config = model.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(7):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([20, 20, 20, 20, 10, 5, 2.5])
+
+
+def test_plateau_schedule_divides_when_validation_does_not_improve():
+    model = _model(lr=35.0, lr_schedule="plateau", lr_decay=1.5)
+    config = model.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert config["lr_scheduler"]["monitor"] == "val/loss"
+    for loss in (5.0, 4.0, 4.5):
+        optimizer.step()
+        scheduler.step(loss)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(35.0 / 1.5)
