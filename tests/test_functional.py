@@ -88,6 +88,43 @@ def test_bernoulli_mask_is_unscaled_with_one_probability_p(p):
     assert abs(mask.double().mean().item() - p) < band(p)
 
 
+@pytest.mark.parametrize("p", [0.4, 0.05, 1 / 3, 0.25, 0.5, 0.999])
+def test_fast_cpu_draw_has_probability_p(p):
+    """Large CPU masks use 16-bit integer draws with tie resolution (``_bernoulli_bits``)."""
+    numel = 4_000_000
+    assert numel >= LF._BITS_MIN_NUMEL
+    below = LF._bernoulli_bits((numel,), p, torch.device("cpu"), torch.Generator().manual_seed(3))
+    assert below.dtype == torch.bool
+    sigma = (p * (1 - p) / numel) ** 0.5
+    assert abs(below.double().mean().item() - p) < 5 * sigma
+
+
+@pytest.mark.parametrize("frac", [0.3, 0.9])
+def test_fast_cpu_draw_resolves_ties_below_16_bit_resolution(frac):
+    """``p < 2**-16``: every ``True`` comes from a tie, which must occur with prob. ``frac``."""
+    p = frac / LF._LEVELS
+    numel = 1 << 24
+    below = LF._bernoulli_bits((numel,), p, torch.device("cpu"), torch.Generator().manual_seed(5))
+    expected = numel * p  # 76.8 or 230.4
+    assert abs(below.sum().item() - expected) < 5 * expected**0.5
+
+
+def test_fast_cpu_draw_is_independent_across_neighbours():
+    """Four draws share one 64-bit word: neighbours must still be uncorrelated."""
+    below = LF._bernoulli_bits((1_000_000, 4), 0.5, torch.device("cpu"), None).double()
+    corr = torch.corrcoef(below.T)
+    off_diagonal = corr[~torch.eye(4, dtype=torch.bool)]
+    assert off_diagonal.abs().max().item() < 0.01
+
+
+def test_large_and_small_masks_scale_alike():
+    large = LF.dropout_mask((300, 300), 0.3, torch.empty(0))
+    small = LF.dropout_mask((10, 10), 0.3, torch.empty(0))
+    kept = torch.tensor(1 / 0.7, dtype=torch.float32).item()
+    assert set(large.unique().tolist()) == set(small.unique().tolist()) == {0.0, kept}
+    assert large.dtype == small.dtype == torch.float32
+
+
 # --- dropout / locked_dropout / weight drop ---------------------------------------------
 
 
