@@ -1,25 +1,38 @@
 """The ``lightning-rnn-reg`` command: a LightningCLI over the task and data modules.
 
 ``lightning-rnn-reg fit --config examples/configs/quickstart.yaml`` (also ``validate``,
-``test``, ``predict``). Model and data are chosen by ``class_path``; the vocabulary size is
-linked from the data module to the model, so a config never states it; regularizers and
-callbacks are lists of ``class_path`` objects.
+``test``, ``predict``). Model and data are chosen by ``class_path``; the sizes the data
+determines (:data:`LINKED_SIZES`: vocabulary, tag set, classes, character vocabulary) are
+linked from the data module to every model argument of the same name, so a config never
+states them; regularizers and callbacks are lists of ``class_path`` objects.
 """
 
 from __future__ import annotations
+
+from functools import partial
+from typing import Any
 
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lightning_rnn_reg.tasks.base import RecurrentTask
 
+#: Data-module attributes passed to the model argument of the same name, when it has one.
+LINKED_SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size")
+
+
+def _data_size(name: str, data: Any) -> Any:
+    return getattr(data, name, None)
+
 
 class RecurrentCLI(LightningCLI):
-    """LightningCLI with the links between data and model sizes."""
+    """LightningCLI with the links from the data module's sizes to the model."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size",
-                              apply_on="instantiate")
+        for name in LINKED_SIZES:
+            # a model without such an argument is left alone (jsonargparse skips the link)
+            parser.link_arguments("data", f"model.init_args.{name}",
+                                  compute_fn=partial(_data_size, name), apply_on="instantiate")
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> RecurrentCLI:

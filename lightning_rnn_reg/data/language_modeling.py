@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from lightning_rnn_reg.data.batching import distributed_position
 from lightning_rnn_reg.data.readers import (
     DATA_ENV_VAR,
     DataSource,
@@ -518,18 +519,9 @@ class TextCorpus(L.LightningDataModule):
             "folder that holds it."
         )
 
-    def _distributed_position(self) -> tuple[int, int]:
-        """``(rank, world_size)`` from the trainer, else torch.distributed, else ``(0, 1)``."""
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None:
-            return int(trainer.global_rank), int(trainer.world_size)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
     def _loader(self, split: str, batch_size: int, *, variable: bool) -> DataLoader[LMBatch]:
         ids = self.split_ids(split)
-        rank, world_size = self._distributed_position()
+        rank, world_size = distributed_position(self)
         streams = batchify(ids, batch_size, rank=rank, world_size=world_size)
         if streams.size(0) < 2:
             raise ValueError(

@@ -21,9 +21,14 @@ from lightning_rnn_reg.metrics import BitsPerCharacter, Perplexity
 from lightning_rnn_reg.mode import mc_dropout
 from lightning_rnn_reg.rnn import LSTM
 from lightning_rnn_reg.tasks.base import RecurrentTask, RegularizerArg
+from lightning_rnn_reg.tasks.optim import OPTIMIZERS as BASE_OPTIMIZERS
+from lightning_rnn_reg.tasks.optim import (
+    check_optimization,
+    make_optimizer,
+    with_schedule,
+)
 
-OPTIMIZERS = ("sgd", "adam", "nt_asgd")
-SCHEDULES = ("none", "zaremba", "plateau")
+OPTIMIZERS = (*BASE_OPTIMIZERS, "nt_asgd")
 LEVELS = ("word", "char")
 
 State = Any  # per layer: (h, c) for LSTM, h for GRU
@@ -95,16 +100,15 @@ class LanguageModel(RecurrentTask):
         mc_samples: int = 0,
     ) -> None:
         super().__init__(regularizers)
-        for name, value, choices in (("level", level, LEVELS), ("optimizer", optimizer, OPTIMIZERS),
-                                     ("lr_schedule", lr_schedule, SCHEDULES)):
-            if value not in choices:
-                raise ValueError(f"LanguageModel: {name} must be one of {choices}, got {value!r}")
+        if level not in LEVELS:
+            raise ValueError(f"LanguageModel: level must be one of {LEVELS}, got {level!r}")
+        check_optimization("LanguageModel", optimizer, lr_schedule, lr, lr_decay, OPTIMIZERS)
         for name, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if value < 1:
                 raise ValueError(f"LanguageModel: {name} must be >= 1, got {value}")
-        if lr <= 0 or mc_samples < 0 or lr_decay <= 0:
-            raise ValueError("LanguageModel: lr and lr_decay must be > 0 and mc_samples >= 0")
+        if mc_samples < 0:
+            raise ValueError(f"LanguageModel: mc_samples must be >= 0, got {mc_samples}")
         self.save_hyperparameters(ignore=["regularizers"])
         self.hparams["regularizers"] = self.regularizer_specs()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
@@ -126,6 +130,7 @@ class LanguageModel(RecurrentTask):
         self.metric_name = "ppl" if level == "word" else "bpc"
         self._states: dict[str, State] = {}
         self._val_losses: list[float] = []
+        self._loaded_averages: dict[str, Tensor] = {}
         self.vocabulary_state: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- override points
@@ -292,27 +297,13 @@ class LanguageModel(RecurrentTask):
     # --------------------------------------------------------------------- optimizers
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        if hp["optimizer"] == "adam":
-            optimizer = torch.optim.Adam(self.parameters(), lr=hp["lr"],
-                                         weight_decay=hp["weight_decay"])
-        elif hp["optimizer"] == "nt_asgd" and getattr(self, "_averaging", False):
+        if hp["optimizer"] == "nt_asgd" and getattr(self, "_averaging", False):
             optimizer = self._asgd()
         else:
-            optimizer = torch.optim.SGD(self.parameters(), lr=hp["lr"], momentum=hp["momentum"],
-                                        weight_decay=hp["weight_decay"])
-        if hp["lr_schedule"] == "zaremba":
-            decay, start = hp["lr_decay"], hp["lr_decay_start"]
-            scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda epoch: decay ** -max(0, epoch + 1 - start))
-            return {"optimizer": optimizer,
-                    "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-        if hp["lr_schedule"] == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="min", factor=1.0 / hp["lr_decay"], patience=0)
-            return {"optimizer": optimizer,
-                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss",
-                                     "interval": "epoch"}}
-        return optimizer
+            name = "sgd" if hp["optimizer"] == "nt_asgd" else hp["optimizer"]
+            optimizer = make_optimizer(self.parameters(), name, hp["lr"], hp["momentum"],
+                                       hp["weight_decay"])
+        return with_schedule(optimizer, hp["lr_schedule"], hp["lr_decay"], hp["lr_decay_start"])
 
     def _asgd(self) -> torch.optim.Optimizer:
         hp = self.hparams
@@ -349,8 +340,9 @@ class LanguageModel(RecurrentTask):
 
     def on_validation_epoch_end(self) -> None:
         self._swap_averaged_weights()
-        if self.trainer.sanity_checking or self.hparams["optimizer"] != "nt_asgd":
-            return
+        if (self.trainer.sanity_checking or self.trainer.state.fn != "fit"
+                or self.hparams["optimizer"] != "nt_asgd"):
+            return  # the non-monotone trigger watches the validations of fit only
         loss = self.trainer.callback_metrics.get("val/loss")
         if loss is None:
             return
@@ -364,16 +356,28 @@ class LanguageModel(RecurrentTask):
             self.print(f"NT-ASGD: switching to averaged SGD at epoch {self.current_epoch}")
         history.append(loss)
 
+    def _averages(self) -> dict[str, Tensor]:
+        """NT-ASGD's running averages by parameter name: the optimizer's ``ax`` while it has
+        them (fit), else the ones read from a checkpoint (evaluating a loaded model)."""
+        trainer = self._trainer
+        optimizers = trainer.optimizers if trainer is not None else []
+        if optimizers:
+            state = optimizers[0].state
+            averages = {name: state[param]["ax"] for name, param in self.named_parameters()
+                        if "ax" in state.get(param, {})}
+            if averages:
+                return averages
+        return self._loaded_averages
+
     def _swap_averaged_weights(self) -> None:
         """With NT-ASGD averaging, exchange the live weights and their running average
         (called at the start and the end of evaluation)."""
         if not getattr(self, "_averaging", False) or self._trainer is None:
             return
-        optimizer = self.optimizers()
-        optimizer = getattr(optimizer, "optimizer", optimizer)
+        averages = self._averages()
         with torch.no_grad():
-            for param in self.parameters():
-                average = optimizer.state.get(param, {}).get("ax")
+            for name, param in self.named_parameters():
+                average = averages.get(name)
                 if average is not None:
                     tmp = param.detach().clone()
                     param.copy_(average)
@@ -385,6 +389,9 @@ class LanguageModel(RecurrentTask):
             "vocabulary": self.vocabulary_state,
             "averaging": bool(getattr(self, "_averaging", False)),
             "val_losses": list(self._val_losses),
+            "averaged_weights": {name: average.detach().cpu().clone()
+                                 for name, average in self._averages().items()}
+            if getattr(self, "_averaging", False) else {},
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -392,3 +399,4 @@ class LanguageModel(RecurrentTask):
         self.vocabulary_state = extra.get("vocabulary")
         self._averaging = extra.get("averaging", False)
         self._val_losses = list(extra.get("val_losses", []))
+        self._loaded_averages = dict(extra.get("averaged_weights", {}))

@@ -1,0 +1,145 @@
+"""Padded batches of variable-length sequences, bucketed by length (tagging, classification).
+
+Sentences and documents are batched ``batch_first``: ``tokens`` ``(B, T_max)`` padded with
+``pad_value`` and ``lengths`` ``(B,)``, which the layers take as ``lengths=`` so padding never
+reaches a state or an output. :class:`LengthBucketSampler` groups examples of similar length
+into the same batch (to limit padding) and splits the batches across data-parallel ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DistributedSampler
+
+__all__ = ["LengthBucketSampler", "distributed_position", "pad_sequences"]
+
+
+def pad_sequences(sequences: Sequence[Tensor], pad_value: int | float = 0) -> tuple[Tensor, Tensor]:
+    """Stack 1-D (or ``(T, ...)``) tensors into ``(B, T_max, ...)``, padded with ``pad_value``.
+
+    Returns ``(padded, lengths)`` with ``lengths`` a CPU ``int64`` tensor ``(B,)``.
+
+    Example:
+        >>> padded, lengths = pad_sequences([torch.tensor([1, 2, 3]), torch.tensor([4])])
+        >>> padded.tolist(), lengths.tolist()
+        ([[1, 2, 3], [4, 0, 0]], [3, 1])
+    """
+    if len(sequences) == 0:
+        raise ValueError("pad_sequences needs at least one sequence")
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    if int(lengths.min()) < 1:
+        raise ValueError("pad_sequences: every sequence needs at least one element")
+    first = sequences[0]
+    out = first.new_full((len(sequences), int(lengths.max()), *first.shape[1:]), pad_value)
+    for row, seq in enumerate(sequences):
+        out[row, : len(seq)] = seq
+    return out, lengths
+
+
+def distributed_position(datamodule: Any) -> tuple[int, int]:
+    """``(rank, world_size)`` from the datamodule's trainer, else torch.distributed, else
+    ``(0, 1)``."""
+    trainer = getattr(datamodule, "trainer", None)
+    if trainer is not None:
+        return int(trainer.global_rank), int(trainer.world_size)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class LengthBucketSampler(DistributedSampler):
+    """Indices in an order where every run of ``batch_size`` holds examples of similar length.
+
+    Training (``shuffle=True``): the examples are shuffled (generator seeded with
+    ``seed + epoch``, so every rank draws the same order and :meth:`set_epoch` changes it),
+    cut into pools of ``batch_size * pool_factor``, each pool sorted by length and cut into
+    batches, and the batches shuffled. Evaluation (``shuffle=False``): all examples sorted by
+    length (stable), so padding is minimal and the order deterministic.
+
+    With ``num_replicas = W`` ranks, batch ``k`` goes to rank ``k % W``. ``even=True`` (training:
+    every rank must take the same number of steps) repeats batches from the start so that
+    the count divides by ``W``, as :class:`~torch.utils.data.DistributedSampler` does;
+    ``even=False`` (evaluation) gives each example to exactly one rank, so metrics synced
+    across ranks equal the single-process ones. Use it as ``DataLoader(dataset,
+    batch_size=batch_size, sampler=...)``; being a ``DistributedSampler``, Lightning keeps it
+    under DDP instead of replacing it.
+
+    Example:
+        >>> lengths = [5, 1, 4, 2, 3, 6]
+        >>> list(LengthBucketSampler(lengths, batch_size=2, shuffle=False))
+        [1, 3, 4, 2, 0, 5]
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        pool_factor: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+        even: bool | None = None,
+    ) -> None:
+        if batch_size < 1 or pool_factor < 1:
+            raise ValueError(f"batch_size and pool_factor must be >= 1, got {batch_size}, "
+                             f"{pool_factor}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas), got {rank} of {num_replicas}")
+        self.lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
+        if self.lengths.numel() == 0:
+            raise ValueError("LengthBucketSampler: the dataset is empty")
+        super().__init__(range(len(self.lengths)), num_replicas=num_replicas, rank=rank,  # type: ignore[arg-type]
+                         shuffle=shuffle, seed=seed)
+        self.batch_size = batch_size
+        self.pool_factor = pool_factor
+        self.even = shuffle if even is None else even
+
+    def batches(self) -> list[list[int]]:
+        """All batches of the current epoch (every rank's), before the split across ranks."""
+        n = len(self.lengths)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            generator, order = None, torch.arange(n)
+        pool = n if not self.shuffle else self.batch_size * self.pool_factor
+        batches: list[list[int]] = []
+        for start in range(0, n, pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[torch.sort(self.lengths[chunk], stable=True).indices]
+            batches.extend(chunk[i : i + self.batch_size].tolist()
+                           for i in range(0, len(chunk), self.batch_size))
+        partial = [b for b in batches if len(b) < self.batch_size]  # at most one: the last pool's
+        full = [b for b in batches if len(b) == self.batch_size]
+        if generator is not None:
+            full = [full[k] for k in torch.randperm(len(full), generator=generator)]
+        # the short batch goes last, so that a DataLoader with ``batch_size`` cuts this flat
+        # index stream at the same boundaries on every rank
+        return full + partial
+
+    def rank_batches(self) -> list[list[int]]:
+        """This rank's batches of the current epoch."""
+        batches = self.batches()
+        if self.even and len(batches) % self.num_replicas:
+            missing = self.num_replicas - len(batches) % self.num_replicas
+            last_partial = len(batches[-1]) < self.batch_size
+            body = batches[:-1] if last_partial and len(batches) > 1 else batches
+            filler = [body[k % len(body)] for k in range(missing)]
+            batches = (batches[:-1] + filler + batches[-1:]) if last_partial else batches + filler
+        return batches[self.rank :: self.num_replicas]
+
+    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
+        return (index for batch in self.rank_batches() for index in batch)
+
+    def __len__(self) -> int:
+        return sum(len(batch) for batch in self.rank_batches())
+
+    def num_batches(self) -> int:
+        """Number of batches this rank yields per epoch."""
+        return len(self.rank_batches())
