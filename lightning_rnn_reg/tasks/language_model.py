@@ -109,6 +109,12 @@ class LanguageModel(RecurrentTask):
                 raise ValueError(f"LanguageModel: {name} must be >= 1, got {value}")
         if mc_samples < 0:
             raise ValueError(f"LanguageModel: mc_samples must be >= 0, got {mc_samples}")
+        if nonmono < 1:
+            raise ValueError(f"LanguageModel: nonmono must be >= 1, got {nonmono}")
+        if optimizer == "nt_asgd" and lr_schedule != "none":
+            raise ValueError("LanguageModel: optimizer='nt_asgd' takes no lr_schedule (the "
+                             "switch to averaged SGD replaces the optimizer; AWD-LSTM uses a "
+                             f"constant lr), got lr_schedule={lr_schedule!r}")
         self.save_hyperparameters(ignore=["regularizers"])
         self.hparams["regularizers"] = self.regularizer_specs()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)

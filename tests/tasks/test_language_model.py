@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import random
+import contextlib
+import io
+import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -25,22 +28,6 @@ def _model(**kw) -> lrr.LanguageModel:
 def _batch(length: int = 6, batch: int = 3):
     tokens = torch.randint(0, V, (length + 1, batch))
     return tokens[:-1], tokens[1:]
-
-
-@pytest.fixture
-def pattern_corpus(tmp_path: Path) -> Path:
-    """A learnable corpus: sentences from a tiny grammar, 3 splits."""
-    rng = random.Random(0)
-    subjects, verbs, objects = ["the cat", "a dog", "my bird"], ["sees", "likes"], ["fish", "milk"]
-
-    def lines(n: int) -> str:
-        return "\n".join(
-            f" {rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)} " for _ in range(n)
-        ) + "\n"
-
-    for name, n in (("train.txt", 1500), ("valid.txt", 200), ("test.txt", 200)):
-        (tmp_path / name).write_text(lines(n))
-    return tmp_path
 
 
 def test_forward_shapes_and_tied_decoder():
@@ -127,7 +114,9 @@ def test_fraternal_penalty_is_kappa_times_mean_squared_logit_difference():
 
 
 @pytest.mark.parametrize("bad", [{"level": "byte"}, {"optimizer": "rmsprop"},
-                                 {"lr_schedule": "cosine"}, {"vocab_size": 0}, {"lr": -1.0}])
+                                 {"lr_schedule": "cosine"}, {"vocab_size": 0}, {"lr": -1.0},
+                                 {"nonmono": 0}, {"mc_samples": -1},
+                                 {"optimizer": "nt_asgd", "lr_schedule": "plateau"}])
 def test_bad_hyperparameters_raise(bad):
     with pytest.raises(ValueError):
         _model(**bad)
@@ -201,3 +190,183 @@ def test_plateau_schedule_divides_when_validation_does_not_improve():
         optimizer.step()
         scheduler.step(loss)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(35.0 / 1.5)
+
+
+# ----------------------------------------------------------------------------------- NT-ASGD
+NT_LR, NT_STEPS_PER_EPOCH, NT_EPOCHS = 1.0, 5, 5
+
+
+def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def _assert_params_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
+                         atol: float = 1e-6) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=atol, msg=name)
+
+
+def _ax(optimizer: torch.optim.Optimizer, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: optimizer.state[p]["ax"].clone() for name, p in module.named_parameters()
+            if "ax" in optimizer.state.get(p, {})}
+
+
+class NTASGDProbe(L.Callback):
+    """Records, at every training step, the optimizer, the weights before and after the step,
+    the gradients and the running averages; and the weights that each validation ran with."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict] = []
+        self.val_weights: dict[int, dict[str, torch.Tensor]] = {}
+        self.val_losses: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.steps.append({"epoch": trainer.current_epoch, "before": _params(pl_module)})
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.steps[-1]["grads"] = {n: p.grad.clone() for n, p in pl_module.named_parameters()}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        optimizer = trainer.optimizers[0]
+        self.steps[-1].update(after=_params(pl_module), optimizer=type(optimizer),
+                              averaging=getattr(pl_module, "_averaging", False),
+                              ax=_ax(optimizer, pl_module))
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx,
+                                  dataloader_idx=0) -> None:
+        if not trainer.sanity_checking and batch_idx == 0:
+            self.val_weights[trainer.current_epoch] = _params(pl_module)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.val_losses.append(float(trainer.callback_metrics["val/loss"]))
+
+
+def _stalling_corpus(root: Path) -> TextCorpus:
+    """Validation is all ``z``, a word training makes ever rarer: validation loss only rises."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.txt").write_text(" a b c d \n" * 20 + " z \n")  # 102 tokens: 2 x 51
+    (root / "valid.txt").write_text(" z z z z \n" * 4)
+    (root / "test.txt").write_text(" z z z z \n" * 4)
+    return TextCorpus(root, batch_size=2, eval_batch_size=2, bptt=10)  # 5 windows per epoch
+
+
+def _nt_asgd_model(vocab_size: int) -> lrr.LanguageModel:
+    return lrr.LanguageModel(vocab_size, embedding_dim=8, hidden_size=8, num_layers=1,
+                             optimizer="nt_asgd", lr=NT_LR, nonmono=1)
+
+
+def _nt_trainer(root: Path, max_epochs: int, probe: NTASGDProbe) -> L.Trainer:
+    return L.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False,
+                     enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, default_root_dir=root, callbacks=[probe])
+
+
+@pytest.fixture(scope="module")
+def nt_asgd_run(tmp_path_factory: pytest.TempPathFactory):
+    """Five epochs of NT-ASGD with nonmono=1 on a corpus whose validation loss always rises."""
+    root = tmp_path_factory.mktemp("nt_asgd")
+    L.seed_everything(0)
+    data = _stalling_corpus(root / "corpus")
+    model = _nt_asgd_model(data.vocab_size)
+    probe = NTASGDProbe()
+    trainer = _nt_trainer(root, NT_EPOCHS, probe)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        trainer.fit(model, datamodule=data)
+    switch = next(i for i, step in enumerate(probe.steps) if step["averaging"])  # 1st ASGD step
+    return SimpleNamespace(root=root, data=data, model=model, trainer=trainer, probe=probe,
+                           stdout=stdout.getvalue(), switch=switch)
+
+
+def test_nt_asgd_switches_once_the_validation_loss_is_worse_than_nonmono_evaluations_ago(
+        nt_asgd_run):
+    run = nt_asgd_run
+    losses = run.probe.val_losses
+    assert len(losses) == NT_EPOCHS and all(b > a for a, b in itertools.pairwise(losses))
+    assert run.model._val_losses == pytest.approx(losses)  # the trigger saw this epoch's loss
+    # nonmono=1: at the 3rd validation (epoch 2) the loss exceeds the best of >1 evaluations ago
+    assert "NT-ASGD: switching to averaged SGD at epoch 2" in run.stdout
+    assert run.stdout.count("NT-ASGD: switching") == 1
+    assert run.model._averaging
+    assert run.switch == 3 * NT_STEPS_PER_EPOCH
+    assert isinstance(run.trainer.optimizers[0], torch.optim.ASGD)
+    assert len(run.probe.steps) == NT_EPOCHS * NT_STEPS_PER_EPOCH
+
+
+def test_nt_asgd_uses_plain_sgd_and_live_weights_before_the_trigger(nt_asgd_run):
+    run = nt_asgd_run
+    before = run.probe.steps[: run.switch]
+    assert before and all(s["epoch"] < 3 for s in before)
+    for step in before:
+        assert step["optimizer"] is torch.optim.SGD and not step["averaging"]
+        assert step["ax"] == {}  # no averaging state at all
+        expected = {n: step["before"][n] - NT_LR * step["grads"][n] for n in step["before"]}
+        _assert_params_equal(step["after"], expected)  # w <- w - lr * grad
+    for epoch in range(3):  # validation ran with the live weights of the epoch's last step
+        last = before[(epoch + 1) * NT_STEPS_PER_EPOCH - 1]
+        _assert_params_equal(run.probe.val_weights[epoch], last["after"], atol=0)
+
+
+def test_nt_asgd_averages_the_iterates_and_evaluates_with_the_average(nt_asgd_run):
+    run = nt_asgd_run
+    after = run.probe.steps[run.switch:]
+    assert len(after) == (NT_EPOCHS - 3) * NT_STEPS_PER_EPOCH
+    live = [step["after"] for step in after]
+    for k, step in enumerate(after):
+        assert step["optimizer"] is torch.optim.ASGD and step["averaging"]
+        # torch.optim.ASGD(t0=0), as AWD-LSTM uses it, averages the iterates from the second
+        # step after the switch on: ax_k = mean(w_2 .. w_k) (ax_1 = w_1)
+        window = live[:1] if k == 0 else live[1 : k + 1]
+        mean = {n: torch.stack([w[n] for w in window]).mean(0) for n in live[0]}
+        _assert_params_equal(step["ax"], mean)
+        if k >= 2:
+            assert not torch.allclose(step["ax"]["embedding.weight"], live[k]["embedding.weight"])
+    for epoch in range(3, NT_EPOCHS):
+        end = (epoch - 2) * NT_STEPS_PER_EPOCH - 1  # this epoch's last step in `after`
+        # validation ran with the averaged weights ...
+        _assert_params_equal(run.probe.val_weights[epoch], after[end]["ax"], atol=0)
+        # ... and training went on from the live ones
+        if epoch + 1 < NT_EPOCHS:
+            _assert_params_equal(after[end + 1]["before"], live[end], atol=0)
+    _assert_params_equal(_params(run.model), live[-1], atol=0)  # live weights after fit
+
+
+def test_nt_asgd_averaging_state_round_trips_through_a_checkpoint(nt_asgd_run, tmp_path):
+    run = nt_asgd_run
+    path = tmp_path / "nt_asgd.ckpt"
+    run.trainer.save_checkpoint(path)
+    averages = _ax(run.trainer.optimizers[0], run.model)
+    raw = torch.load(path, weights_only=True)
+    assert raw["lrr"]["averaging"] is True
+    assert raw["lrr"]["val_losses"] == run.model._val_losses
+    _assert_params_equal(raw["lrr"]["averaged_weights"], averages, atol=0)
+
+    # a fresh module gets the switch, the loss history and the averages back ...
+    restored = lrr.LanguageModel.load_from_checkpoint(path)
+    assert restored._averaging and restored._val_losses == run.model._val_losses
+    assert isinstance(restored.configure_optimizers(), torch.optim.ASGD)
+    _assert_params_equal(_params(restored), _params(run.model), atol=0)
+    _assert_params_equal(restored._loaded_averages, averages, atol=0)
+    # ... evaluates with the averaged weights (the last validation of fit) and restores the live
+    # ones afterwards; a stand-alone validation is no evaluation of the NT-ASGD trigger
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)
+    result = trainer.validate(restored, datamodule=run.data, verbose=False)[0]
+    assert result["val/loss"] == pytest.approx(run.probe.val_losses[-1], rel=1e-6)
+    _assert_params_equal(_params(restored), _params(run.model), atol=0)
+    assert restored._val_losses == run.model._val_losses
+
+    # resuming fit restores the optimizer's running average, which goes on from the saved one
+    probe = NTASGDProbe()
+    resumed = lrr.LanguageModel.load_from_checkpoint(path)
+    _nt_trainer(tmp_path, NT_EPOCHS + 1, probe).fit(resumed, datamodule=run.data,
+                                                    ckpt_path=path)
+    assert len(probe.steps) == NT_STEPS_PER_EPOCH
+    old = [step["after"] for step in run.probe.steps[run.switch + 1:]]  # w_2 .. w_n
+    new = [step["after"] for step in probe.steps]
+    assert probe.steps[0]["optimizer"] is torch.optim.ASGD
+    _assert_params_equal(probe.steps[0]["before"], _params(run.model), atol=0)
+    expected = {n: torch.stack([w[n] for w in old + new]).mean(0) for n in new[0]}
+    _assert_params_equal(probe.steps[-1]["ax"], expected)
