@@ -5,7 +5,8 @@ Public API (``import lightning_rnn_reg as lrr``): the regularizer objects, the `
 and the pure functions in ``lrr.functional``.
 """
 
-from lightning_rnn_reg import functional
+from lightning_rnn_reg import callbacks, functional
+from lightning_rnn_reg.callbacks import CurriculumDropout, RateSchedule, RegularizerMonitor
 from lightning_rnn_reg.mode import mc_dropout, no_dropout
 from lightning_rnn_reg.regularizers import (
     ActivationRegularization,
@@ -22,7 +23,7 @@ from lightning_rnn_reg.regularizers import (
     Zoneout,
 )
 from lightning_rnn_reg.rnn import GRU, LSTM
-from lightning_rnn_reg.tasks import LanguageModel, RecurrentTask
+from lightning_rnn_reg.tasks import LanguageModel, RecurrentTask, SequenceClassifier, SequenceTagger
 
 __version__ = "0.1.0"
 
@@ -31,19 +32,25 @@ __all__ = [
     "LSTM",
     "ActivationRegularization",
     "CellDropout",
+    "CurriculumDropout",
     "Dropout",
     "EmbeddingDropout",
     "FraternalDropout",
     "LanguageModel",
     "LockedDropout",
+    "RateSchedule",
     "RecurrentDropout",
     "RecurrentTask",
     "Regularizer",
+    "RegularizerMonitor",
+    "SequenceClassifier",
+    "SequenceTagger",
     "TemporalActivationRegularization",
     "UpdateDropout",
     "WeightDrop",
     "Zoneout",
     "__version__",
+    "callbacks",
     "functional",
     "mc_dropout",
     "no_dropout",

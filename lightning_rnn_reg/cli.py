@@ -15,10 +15,7 @@ from typing import Any
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from lightning_rnn_reg.tasks.base import RecurrentTask
-
-#: Data-module attributes passed to the model argument of the same name, when it has one.
-LINKED_SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size")
+from lightning_rnn_reg.tasks.base import LINKED_SIZES, RecurrentTask
 
 
 def _data_size(name: str, data: Any) -> Any:

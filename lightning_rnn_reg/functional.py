@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_rnn_reg.mask_stats import record as record_mask
 from lightning_rnn_reg.mode import is_stochastic
 
 __all__ = [
@@ -100,14 +101,18 @@ def _draw_below(
     shape: Sequence[int], p: float, like: Tensor, generator: torch.Generator | None
 ) -> Tensor:
     """``u < p`` elementwise for ``u ~ U[0, 1)``: a mask with ``P(1) = p`` (bool on the fast CPU
-    path, else ``like``'s dtype)."""
+    path, else ``like``'s dtype). Every mask of the library is drawn here, and reported to the
+    active :class:`~lightning_rnn_reg.mask_stats.MaskStats` (if any)."""
     shape = tuple(shape)
     if p >= 1.0:
-        return torch.ones(shape, dtype=torch.bool, device=like.device)
-    if like.device.type == "cpu" and math.prod(shape) >= _BITS_MIN_NUMEL:
-        return _bernoulli_bits(shape, p, like.device, generator)
-    mask = torch.empty(shape, dtype=like.dtype, device=like.device)
-    return mask.uniform_(generator=generator).lt_(p)
+        below = torch.ones(shape, dtype=torch.bool, device=like.device)
+    elif like.device.type == "cpu" and math.prod(shape) >= _BITS_MIN_NUMEL:
+        below = _bernoulli_bits(shape, p, like.device, generator)
+    else:
+        below = torch.empty(shape, dtype=like.dtype, device=like.device)
+        below.uniform_(generator=generator).lt_(p)
+    record_mask(p, below)
+    return below
 
 
 def dropout_mask(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 import lightning_rnn_reg as lrr
 from lightning_rnn_reg.cli import build_cli, main
+from lightning_rnn_reg.tasks.base import LINKED_SIZES
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "examples" / "configs").glob("*.yaml"))
@@ -27,6 +29,7 @@ def test_recipe_parses(config, capsys):
     assert "class_path" in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("ignore::lightning_rnn_reg.data.sentiment.SentimentDataWarning")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_recipe_instantiates_model_and_data(config, monkeypatch, tmp_path):
     if not SHARED.is_dir():
@@ -34,9 +37,17 @@ def test_recipe_instantiates_model_and_data(config, monkeypatch, tmp_path):
     monkeypatch.setenv("LRR_DATA", str(SHARED))
     monkeypatch.chdir(tmp_path)
     cli = build_cli(["--config", str(config), "--trainer.logger", "false"], run=False)
-    assert isinstance(cli.model, lrr.LanguageModel)
+    assert isinstance(cli.model, lrr.RecurrentTask)
     assert cli.model.hparams["vocab_size"] == cli.datamodule.vocab_size
     assert len(cli.model.regularizers) == len(cli.model.hparams["regularizers"])
+    # every data size the model takes is linked; sizes it does not take never reach its
+    # hyperparameters (a checkpoint re-parsed by `test --ckpt_path` would fail on them)
+    accepted = inspect.signature(type(cli.model).__init__).parameters
+    for name in LINKED_SIZES:
+        if name in accepted:
+            assert cli.model.hparams[name] == getattr(cli.datamodule, name)
+        else:
+            assert name not in cli.model.hparams
 
 
 def test_console_script_exits_zero_after_a_short_fit(tmp_path):

@@ -1,0 +1,37 @@
+"""Lightning callbacks for regularizers: ``CurriculumDropout`` (Morerio et al. 2017),
+``RateSchedule`` (any rate on any schedule) and ``RegularizerMonitor`` (rates, measured
+dropped fractions, AR/TAR/fraternal terms, hidden-state norms)."""
+
+from lightning_rnn_reg.callbacks.curriculum import CurriculumDropout, curriculum_gamma
+from lightning_rnn_reg.callbacks.monitor import RegularizerMonitor
+from lightning_rnn_reg.callbacks.rate_schedule import RateSchedule
+from lightning_rnn_reg.callbacks.schedules import (
+    SCHEDULES,
+    Annealed,
+    Constant,
+    Cosine,
+    Curriculum,
+    Linear,
+    Schedule,
+    Step,
+    make_schedule,
+)
+from lightning_rnn_reg.callbacks.targets import named_regularizers, select_regularizers
+
+__all__ = [
+    "SCHEDULES",
+    "Annealed",
+    "Constant",
+    "Cosine",
+    "Curriculum",
+    "CurriculumDropout",
+    "Linear",
+    "RateSchedule",
+    "RegularizerMonitor",
+    "Schedule",
+    "Step",
+    "curriculum_gamma",
+    "make_schedule",
+    "named_regularizers",
+    "select_regularizers",
+]

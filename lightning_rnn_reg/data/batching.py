@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["LengthBucketSampler", "distributed_position", "pad_sequences"]
+__all__ = ["LengthBucketSampler", "bucket_loader", "distributed_position", "pad_sequences"]
 
 
 def pad_sequences(sequences: Sequence[Tensor], pad_value: int | float = 0) -> tuple[Tensor, Tensor]:
@@ -143,3 +143,19 @@ class LengthBucketSampler(DistributedSampler):
     def num_batches(self) -> int:
         """Number of batches this rank yields per epoch."""
         return len(self.rank_batches())
+
+
+def bucket_loader(datamodule: Any, dataset: Dataset[Any], lengths: Sequence[int], batch_size: int,
+                  *, shuffle: bool, seed: int = 0, collate_fn: Any = None,
+                  num_workers: int = 0) -> DataLoader[Any]:
+    """A ``DataLoader`` over ``dataset`` with a :class:`LengthBucketSampler` for this rank.
+
+    ``shuffle=True`` (training): shuffled buckets, the same number of batches on every rank;
+    ``shuffle=False`` (evaluation): sorted by length, each example on exactly one rank. The
+    rank comes from :func:`distributed_position` of ``datamodule``.
+    """
+    rank, world_size = distributed_position(datamodule)
+    sampler = LengthBucketSampler(lengths, batch_size, shuffle=shuffle, seed=seed,
+                                  num_replicas=world_size, rank=rank, even=shuffle)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
+                      num_workers=num_workers)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import warnings
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -47,6 +46,7 @@ from lightning_rnn_reg.data.readers import (
     default_data_dir,
     fetch_files,
     read_lines,
+    report_unknown,
 )
 from lightning_rnn_reg.data.vocab import EOS, Vocabulary
 
@@ -493,15 +493,8 @@ class TextCorpus(L.LightningDataModule):
         if split in self._reported:
             return
         self._reported.add(split)
-        share = unknown / max(total, 1)
-        message = (
-            f"{self.path(split)}: {unknown} of {total} tokens ({share:.2%}) are not in the "
-            f"vocabulary and were mapped to {self.vocab.unk!r}"
-        )
-        if share > self.unknown_warning_threshold:
-            warnings.warn(message, UserWarning, stacklevel=2)
-        else:
-            log.info(message)
+        report_unknown(self.path(split), unknown, total, self.vocab.unk,
+                       self.unknown_warning_threshold, logger=log)
 
     def _fetch(self) -> None:
         if self.url is None:

@@ -13,6 +13,7 @@ then :func:`os.replace`), so concurrent fetches from several processes are safe.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -20,6 +21,7 @@ import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,7 +31,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from importlib.abc import Traversable
 
-__all__ = ["DATA_ENV_VAR", "DataSource", "default_data_dir", "fetch_files", "read_lines"]
+__all__ = [
+    "DATA_ENV_VAR",
+    "DataSource",
+    "default_data_dir",
+    "fetch_files",
+    "read_lines",
+    "report_unknown",
+]
 
 #: Environment variable naming the folder that holds the benchmark datasets.
 DATA_ENV_VAR = "LRR_DATA"
@@ -88,6 +97,20 @@ def read_lines(source: DataSource, *, missing_hint: str = "") -> list[str]:
     if not lines[-1].strip():
         lines.pop()
     return lines
+
+
+def report_unknown(source: object, unknown: int, total: int, unk: str, threshold: float, *,
+                   what: str = "tokens", logger: logging.Logger | None = None) -> None:
+    """Report how many of a split's ``total`` tokens were outside the vocabulary (mapped to
+    ``unk``): a ``UserWarning`` (attributed to the caller's caller) when their share exceeds
+    ``threshold``, else an info message on ``logger`` (default: this module's)."""
+    share = unknown / max(total, 1)
+    message = (f"{source}: {unknown} of {total} {what} ({share:.2%}) are not in the "
+               f"vocabulary and were mapped to {unk!r}")
+    if share > threshold:
+        warnings.warn(message, UserWarning, stacklevel=3)
+    else:
+        (logger or logging.getLogger(__name__)).info(message)
 
 
 def fetch_files(url: str, directory: Path, filenames: Sequence[str]) -> list[Path]:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from lightning_rnn_reg.functional import check_rate
+from lightning_rnn_reg.mask_stats import MaskStats
 from lightning_rnn_reg.mode import is_stochastic
 
 SITES = ("embedding", "input", "between", "output", "recurrent", "weights", "loss")
@@ -38,6 +39,9 @@ class Regularizer(nn.Module):
     rate_names: ClassVar[tuple[str, ...]] = ("p",)
     rate_upper: ClassVar[float | None] = 1.0
     site: str = ""
+    #: When a :class:`~lightning_rnn_reg.mask_stats.MaskStats`, the masks drawn are counted
+    #: into it (``RegularizerMonitor`` sets and clears it); ``None``: no counting.
+    mask_stats: MaskStats | None = None
 
     def __setattr__(self, name: str, value: object) -> None:
         if name in type(self).rate_names:

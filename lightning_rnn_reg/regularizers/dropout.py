@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from lightning_rnn_reg import functional as LF
+from lightning_rnn_reg.mask_stats import records_masks
 from lightning_rnn_reg.regularizers.base import ActivationDropoutBase
 
 
@@ -29,6 +30,7 @@ class Dropout(ActivationDropoutBase):
                                                   lrr.Dropout(0.5, at="output")])
     """
 
+    @records_masks
     def drop(self, x: Tensor, batch_first: bool) -> Tensor:
         return LF.dropout(x, self.p, self.training)
 
@@ -47,5 +49,6 @@ class LockedDropout(ActivationDropoutBase):
         y = drop(torch.randn(35, 20, 400))      # same mask at all 35 steps
     """
 
+    @records_masks
     def drop(self, x: Tensor, batch_first: bool) -> Tensor:
         return LF.locked_dropout(x, self.p, self.training, batch_first)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from lightning_rnn_reg import functional as LF
+from lightning_rnn_reg.mask_stats import records_masks
 from lightning_rnn_reg.regularizers.base import Regularizer
 
 
@@ -34,6 +35,7 @@ class EmbeddingDropout(Regularizer):
         self.p = p
         self.batch_first = batch_first
 
+    @records_masks
     def forward(self, embedding: nn.Embedding, ids: Tensor) -> Tensor:
         if not isinstance(embedding, nn.Embedding):
             raise TypeError(

@@ -20,6 +20,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from lightning_rnn_reg import functional as LF
+from lightning_rnn_reg.mask_stats import records_masks
 from lightning_rnn_reg.regularizers.base import Regularizer
 
 
@@ -43,6 +44,7 @@ class RecurrentRegularizer(Regularizer):
         """True when this regularizer changes nothing now (no mask to draw)."""
         return self.p == 0.0 or not self.stochastic
 
+    @records_masks
     def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> dict[str, Tensor]:
         """The masks for one direction of one layer: ``{mask_key: (1|T, B, H)}``, or ``{}``."""
         if self.is_identity():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from lightning_rnn_reg import functional as LF
+from lightning_rnn_reg.mask_stats import records_masks
 from lightning_rnn_reg.regularizers.base import Regularizer
 
 
@@ -34,6 +35,7 @@ class WeightDrop(Regularizer):
     def is_identity(self) -> bool:
         return self.p == 0.0 or not self.stochastic
 
+    @records_masks
     def forward(self, weight: Tensor) -> Tensor:
         """The dropped weight (a new tensor; the parameter is untouched)."""
         if self.variational:

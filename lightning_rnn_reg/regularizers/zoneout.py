@@ -12,6 +12,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from lightning_rnn_reg import functional as LF
+from lightning_rnn_reg.mask_stats import records_masks
 from lightning_rnn_reg.regularizers.base import Regularizer
 
 
@@ -42,6 +43,7 @@ class Zoneout(Regularizer):
     def is_identity(self) -> bool:
         return self.cell == 0.0 and self.hidden == 0.0
 
+    @records_masks
     def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> dict[str, Tensor]:
         """Zoneout weights for the loop: ``zone_c`` / ``zone_h`` of shape ``(1|T, B, H)``
         (Bernoulli draws) or one-element tensors holding the rate (eval)."""

@@ -13,6 +13,7 @@ no pickled objects and ``load_from_checkpoint`` rebuilds them.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,9 @@ from lightning_rnn_reg.regularizers import (
 
 RegularizerArg = Regularizer | dict[str, Any]
 
+#: Data-module attributes the CLI passes to the model argument of the same name.
+LINKED_SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size")
+
 
 class RecurrentTask(L.LightningModule):
     """Base LightningModule: holds the regularizers, applies the activation sites, logs rates.
@@ -44,6 +48,19 @@ class RecurrentTask(L.LightningModule):
         self.regularizers = nn.ModuleList(regs)
         self._check_unique(EmbeddingDropout, ActivationRegularization,
                            TemporalActivationRegularization, FraternalDropout)
+
+    def save_task_hyperparameters(self) -> None:
+        """``save_hyperparameters`` without the regularizer objects (stored as specs instead)
+        and without data sizes this class does not take (the CLI links every name of
+        :data:`LINKED_SIZES`; a model without such an argument gets ``None``, which must not
+        reach the checkpoint, or re-loading it through the CLI fails)."""
+        self.save_hyperparameters(ignore=["regularizers"], frame=inspect.currentframe().f_back)
+        accepted = inspect.signature(type(self).__init__).parameters
+        for hparams in (self._hparams, self._hparams_initial):
+            for name in LINKED_SIZES:
+                if name not in accepted:
+                    hparams.pop(name, None)
+        self.hparams["regularizers"] = self.regularizer_specs()
 
     def _check_unique(self, *classes: type[Regularizer]) -> None:
         for cls in classes:

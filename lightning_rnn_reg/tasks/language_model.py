@@ -115,8 +115,7 @@ class LanguageModel(RecurrentTask):
             raise ValueError("LanguageModel: optimizer='nt_asgd' takes no lr_schedule (the "
                              "switch to averaged SGD replaces the optimizer; AWD-LSTM uses a "
                              f"constant lr), got lr_schedule={lr_schedule!r}")
-        self.save_hyperparameters(ignore=["regularizers"])
-        self.hparams["regularizers"] = self.regularizer_specs()
+        self.save_task_hyperparameters()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         sizes = [hidden_size] * num_layers
         if tie_weights:
