@@ -14,10 +14,12 @@ no pickled objects and ``load_from_checkpoint`` rebuilds them.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
+import torch
+from lightning.pytorch.utilities import grad_norm
 from torch import Tensor, nn
 
 from lightning_rnn_reg.regularizers import (
@@ -61,6 +63,33 @@ class RecurrentTask(L.LightningModule):
                 if name not in accepted:
                     hparams.pop(name, None)
         self.hparams["regularizers"] = self.regularizer_specs()
+
+    def prediction_terms(
+        self,
+        logits: Tensor,
+        second_pass: Callable[[], Tensor],
+        cross_entropy: Callable[[Tensor], Tensor],
+        valid: Callable[[Tensor], Tensor] | None = None,
+    ) -> dict[str, Tensor]:
+        """The cross-entropy term, and with :class:`FraternalDropout` (Zolna et al. 2017) the
+        mean of both passes' cross-entropies plus ``kappa * mean((z1 - z2)^2)``.
+
+        ``second_pass()`` recomputes the logits with fresh masks (called only under fraternal
+        dropout); ``valid`` selects the positions the penalty counts (default: all).
+        """
+        fraternal = self.fraternal_dropout
+        if fraternal is None:
+            return {"ce": cross_entropy(logits)}
+        logits2 = second_pass()
+        pick = valid if valid is not None else (lambda z: z)
+        return {"ce": 0.5 * (cross_entropy(logits) + cross_entropy(logits2)),
+                "fraternal": fraternal.penalty(pick(logits), pick(logits2))}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log the global 2-norm of the gradients (before clipping) as ``grad_norm``."""
+        norms = grad_norm(self, norm_type=2)
+        if "grad_2.0_norm_total" in norms:
+            self.log("grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
     def _check_unique(self, *classes: type[Regularizer]) -> None:
         for cls in classes:

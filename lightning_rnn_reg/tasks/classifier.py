@@ -168,15 +168,8 @@ class SequenceClassifier(RecurrentTask):
         """Training objective: ``(loss, logged terms, logits of the first pass)``."""
         raw, mask, dropped = self.encode(tokens, lengths)
         logits = self.head(dropped)
-        terms: dict[str, Tensor] = {}
-        fraternal = self.fraternal_dropout
-        if fraternal is not None:
-            logits2 = self.head(self.encode(tokens, lengths)[2])
-            terms["ce"] = 0.5 * (F.cross_entropy(logits, labels)
-                                 + F.cross_entropy(logits2, labels))
-            terms["fraternal"] = fraternal.penalty(logits, logits2)
-        else:
-            terms["ce"] = F.cross_entropy(logits, labels)
+        terms = self.prediction_terms(logits, lambda: self.head(self.encode(tokens, lengths)[2]),
+                                      lambda z: F.cross_entropy(z, labels))
         if self.activation_regularization is not None:
             terms["ar"] = self.activation_regularization(dropped)
         if self.temporal_activation_regularization is not None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import grad_norm
 from torch import Tensor, nn
 
 from lightning_rnn_reg.metrics import BitsPerCharacter, Perplexity
@@ -169,15 +168,8 @@ class LanguageModel(RecurrentTask):
         """Training objective on one window: ``(loss, logged terms, new state)``."""
         raw, dropped, new_state = self.encode(tokens, state)
         logits = self.head(dropped)
-        terms: dict[str, Tensor] = {}
-        fraternal = self.fraternal_dropout
-        if fraternal is not None:
-            _, dropped2, _ = self.encode(tokens, state)
-            logits2 = self.head(dropped2)
-            terms["ce"] = 0.5 * (self._ce(logits, targets) + self._ce(logits2, targets))
-            terms["fraternal"] = fraternal.penalty(logits, logits2)
-        else:
-            terms["ce"] = self._ce(logits, targets)
+        terms = self.prediction_terms(logits, lambda: self.head(self.encode(tokens, state)[1]),
+                                      lambda z: self._ce(z, targets))
         if self.activation_regularization is not None:
             terms["ar"] = self.activation_regularization(dropped)
         if self.temporal_activation_regularization is not None:
@@ -252,11 +244,6 @@ class LanguageModel(RecurrentTask):
         self.log("lr", self._base_lr(), on_step=True, on_epoch=False)
         self.log_regularizer_rates()
         return loss
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        norms = grad_norm(self, norm_type=2)
-        if "grad_2.0_norm_total" in norms:
-            self.log("grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
     def _eval_step(self, batch: Any, split: str) -> Tensor:
         tokens, targets = self._unpack(batch)

@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import grad_norm
 from torch import Tensor, nn
 
 from lightning_rnn_reg.data.tag_schemes import (
@@ -269,16 +268,9 @@ class SequenceTagger(RecurrentTask):
         inputs = (batch.tokens, batch.lengths, batch.chars, batch.caps)
         raw, dropped = self.encode(*inputs)
         scores = self.head(dropped)
-        terms: dict[str, Tensor] = {}
-        fraternal = self.fraternal_dropout
-        if fraternal is not None:
-            scores2 = self.head(self.encode(*inputs)[1])
-            valid = batch.tags != IGNORE_INDEX
-            terms["ce"] = 0.5 * (self._ce(scores, batch.tags) + self._ce(scores2, batch.tags))
-            terms["fraternal"] = fraternal.penalty(scores[valid], scores2[valid])
-        else:
-            terms["ce"] = self._ce(scores, batch.tags)
         mask = batch.tags != IGNORE_INDEX
+        terms = self.prediction_terms(scores, lambda: self.head(self.encode(*inputs)[1]),
+                                      lambda z: self._ce(z, batch.tags), lambda z: z[mask])
         if self.activation_regularization is not None:
             terms["ar"] = self.activation_regularization(dropped, mask)
         tar = self.temporal_activation_regularization
@@ -354,11 +346,6 @@ class SequenceTagger(RecurrentTask):
         self.log("lr", float(optimizer.param_groups[0]["lr"]), on_step=True, on_epoch=False)
         self.log_regularizer_rates()
         return loss
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        norms = grad_norm(self, norm_type=2)
-        if "grad_2.0_norm_total" in norms:
-            self.log("grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
     def _eval_step(self, batch: TaggingBatch, split: str) -> Tensor:
         self._require_vocabulary()
