@@ -30,11 +30,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
-import lightning as L
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from lightning_rnn_reg.data.batching import bucket_loader
 from lightning_rnn_reg.data.readers import (
     DATA_ENV_VAR,
     DataSource,
@@ -42,6 +39,7 @@ from lightning_rnn_reg.data.readers import (
     read_lines,
     report_unknown,
 )
+from lightning_rnn_reg.data.split_module import SplitDataModule
 from lightning_rnn_reg.data.tag_schemes import (
     INTERNAL_SCHEME,
     check_scheme,
@@ -167,7 +165,7 @@ class _ColumnReader:
 
 # ------------------------------------------------------------------------------ vocabulary
 # ----------------------------------------------------------------------------- data module
-class CoNLL2003(L.LightningDataModule):
+class CoNLL2003(SplitDataModule):
     """CoNLL-2003 NER (Tjong Kim Sang & De Meulder 2003), or any column file, as padded batches.
 
     Batches are :class:`TaggingBatch` (``batch_first``). The vocabularies come from the
@@ -203,11 +201,6 @@ class CoNLL2003(L.LightningDataModule):
     """
 
     SUBFOLDER: ClassVar[str] = "conll2003"
-    STAGE_SPLITS: ClassVar[dict[str | None, tuple[str, ...]]] = {
-        "fit": ("train", "valid"), "validate": ("valid",), "test": ("test",),
-        "predict": ("test",), None: ("train", "valid", "test"),
-    }
-
     def __init__(
         self,
         data_dir: str | Path | None = None,
@@ -341,32 +334,9 @@ class CoNLL2003(L.LightningDataModule):
         return self._examples[split]
 
     # ------------------------------------------------------------------ lightning hooks
-    def setup(self, stage: str | None = None) -> None:
-        """Read and encode the splits that ``stage`` needs."""
-        if stage not in self.STAGE_SPLITS:
-            raise ValueError(f"unknown stage {stage!r}; expected one of {list(self.STAGE_SPLITS)}")
-        for split in self.STAGE_SPLITS[stage]:
-            self.examples(split)
-
-    def train_dataloader(self) -> DataLoader[TaggingBatch]:
-        """Length-bucketed, shuffled batches; every rank takes the same number of steps."""
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[TaggingBatch]:
-        """Validation batches sorted by length; each sentence on exactly one rank."""
-        return self._loader("valid", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[TaggingBatch]:
-        """Test batches sorted by length; each sentence on exactly one rank."""
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader[TaggingBatch]:
-        """The test sentences in file order (no sampler: Lightning splits them under DDP)."""
-        return DataLoader(self.examples("test"), batch_size=self.eval_batch_size,  # type: ignore[arg-type]
-                          collate_fn=self.vocabulary.collate, num_workers=self.num_workers)
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader[TaggingBatch]:
+    def split_dataset(self, split: str) -> tuple[list[dict[str, Tensor | None]], list[int]]:
         examples = self.examples(split)
-        return bucket_loader(self, examples, [len(e["tokens"]) for e in examples],  # type: ignore[arg-type]
-                             batch_size, shuffle=shuffle, seed=self.seed,
-                             collate_fn=self.vocabulary.collate, num_workers=self.num_workers)
+        return examples, [len(e["tokens"]) for e in examples]  # type: ignore[arg-type]
+
+    def collate(self, items: list[Any]) -> TaggingBatch:
+        return self.vocabulary.collate(items)

@@ -19,18 +19,17 @@ import logging
 import re
 import warnings
 from collections.abc import Collection, Iterator, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from lightning_rnn_reg.data.batching import bucket_loader, pad_sequences
+from lightning_rnn_reg.data.batching import pad_sequences
 from lightning_rnn_reg.data.language_modeling import _check_positive, _preset_dir
 from lightning_rnn_reg.data.readers import DATA_ENV_VAR, read_lines, report_unknown
+from lightning_rnn_reg.data.split_module import SplitDataModule
 from lightning_rnn_reg.data.tokenizer import tokenize
 from lightning_rnn_reg.data.vocab import UNK, Vocabulary
 
@@ -441,7 +440,7 @@ class _Encoded(Dataset[tuple[Tensor, int]]):
         return self.ids[index], self.classes[index]
 
 
-class SentimentDataModule(L.LightningDataModule):
+class SentimentDataModule(SplitDataModule):
     """Labelled sentences or tweets as padded, length-bucketed :class:`ClassificationBatch`es.
 
     Formats, with their default files, folder (``data_dir`` defaults to
@@ -503,11 +502,6 @@ class SentimentDataModule(L.LightningDataModule):
         "csv": (None, "train.csv", "dev.csv", "test.csv"),
     }
     #: Splits read for each stage of :meth:`setup`.
-    STAGE_SPLITS: ClassVar[dict[str | None, tuple[str, ...]]] = {
-        "fit": ("train", "valid"), "validate": ("valid",), "test": ("test",),
-        "predict": ("test",), None: ("train", "valid", "test"),
-    }
-
     def __init__(
         self,
         data_dir: str | Path | None = None,
@@ -618,29 +612,12 @@ class SentimentDataModule(L.LightningDataModule):
         return self.data_dir / self.files[split]
 
     # -------------------------------------------------------------------- lightning hooks
-    def setup(self, stage: str | None = None) -> None:
-        """Read and encode the splits that ``stage`` needs."""
-        if stage not in self.STAGE_SPLITS:
-            raise ValueError(f"unknown stage {stage!r}; expected one of {list(self.STAGE_SPLITS)}")
-        for split in self.STAGE_SPLITS[stage]:
-            self.dataset(split)
+    def split_dataset(self, split: str) -> tuple[_Encoded, list[int]]:
+        dataset = self.dataset(split)
+        return dataset, [len(ids) for ids in dataset.ids]
 
-    def train_dataloader(self) -> DataLoader[ClassificationBatch]:
-        """Shuffled, length-bucketed batches; the same count on every rank."""
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader[ClassificationBatch]:
-        """Length-sorted batches; each example on exactly one rank."""
-        return self._loader("valid", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader[ClassificationBatch]:
-        """Length-sorted batches; each example on exactly one rank."""
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader[ClassificationBatch]:
-        """The test examples in file order (no sampler: Lightning splits them under DDP)."""
-        return DataLoader(self.dataset("test"), batch_size=self.eval_batch_size,
-                          collate_fn=self._collate, num_workers=self.num_workers)
+    def collate(self, items: list[tuple[Tensor, int]]) -> ClassificationBatch:
+        return collate_examples(items, pad_index=self.pad_index)
 
     def state_dict(self) -> dict[str, Any]:
         """Vocabulary, class names and tokenizer options as plain data (for checkpoints)."""
@@ -695,17 +672,6 @@ class SentimentDataModule(L.LightningDataModule):
             report_unknown(self.path(split), unknown, total, UNK, self.unknown_warning_threshold,
                            logger=log)
         return _Encoded(ids, [index[example.label] for example in examples])
-
-    def _loader(self, split: str, batch_size: int, *, shuffle: bool
-                ) -> DataLoader[ClassificationBatch]:
-        dataset = self.dataset(split)
-        return bucket_loader(self, dataset, [len(ids) for ids in dataset.ids], batch_size,
-                             shuffle=shuffle, seed=self.seed, num_workers=self.num_workers,
-                             collate_fn=self._collate)
-
-    @property
-    def _collate(self) -> partial[ClassificationBatch]:
-        return partial(collate_examples, pad_index=self.pad_index)
 
     def _format_labels(self) -> tuple[str, ...] | None:
         if self.format == "semeval":

@@ -1,0 +1,71 @@
+"""SplitDataModule: the Lightning hooks every train / valid / test data module here shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_rnn_reg.data.batching import bucket_loader
+
+__all__ = ["SplitDataModule"]
+
+
+class SplitDataModule(L.LightningDataModule):
+    """A data module over three files (``"train"``, ``"valid"``, ``"test"``) of examples.
+
+    Subclasses implement :meth:`split_dataset` (the encoded split and each example's length)
+    and :meth:`collate`, and set ``batch_size``, ``eval_batch_size``, ``seed`` and
+    ``num_workers``. :meth:`setup` reads the splits a stage needs; training batches are
+    length-bucketed and shuffled with the same number of batches on every rank, evaluation
+    batches sorted by length with each example on exactly one rank (:func:`bucket_loader`);
+    ``predict`` reads the test file in file order.
+    """
+
+    STAGE_SPLITS: ClassVar[dict[str | None, tuple[str, ...]]] = {
+        "fit": ("train", "valid"), "validate": ("valid",), "test": ("test",),
+        "predict": ("test",), None: ("train", "valid", "test"),
+    }
+    batch_size: int
+    eval_batch_size: int
+    seed: int
+    num_workers: int
+
+    def split_dataset(self, split: str) -> tuple[Dataset[Any], Sequence[int]]:
+        """``(dataset, lengths)`` of ``split``, read and encoded once (cached)."""
+        raise NotImplementedError
+
+    def collate(self, items: list[Any]) -> Any:
+        """Pad a list of examples into one batch."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read and encode the splits that ``stage`` needs."""
+        if stage not in self.STAGE_SPLITS:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {list(self.STAGE_SPLITS)}")
+        for split in self.STAGE_SPLITS[stage]:
+            self.split_dataset(split)
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader[Any]:
+        dataset, lengths = self.split_dataset(split)
+        return bucket_loader(self, dataset, lengths, batch_size, shuffle=shuffle, seed=self.seed,
+                             collate_fn=self.collate, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        """Length-bucketed, shuffled batches; every rank takes the same number of steps."""
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        """Validation batches sorted by length; each example on exactly one rank."""
+        return self._loader("valid", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        """Test batches sorted by length; each example on exactly one rank."""
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader[Any]:
+        """The test examples in file order (no sampler: Lightning splits them under DDP)."""
+        return DataLoader(self.split_dataset("test")[0], batch_size=self.eval_batch_size,
+                          collate_fn=self.collate, num_workers=self.num_workers)
