@@ -20,10 +20,16 @@ from lightning_rnn_reg.data.sentiment import (
     read_sst,
 )
 from lightning_rnn_reg.data.tagging import TaggingBatch, TaggingVocabulary
+from lightning_rnn_reg.data.temporal_order import (
+    TEMPORAL_ORDER_CLASSES,
+    TemporalOrder,
+    temporal_order_sequences,
+)
 from lightning_rnn_reg.data.tokenizer import tokenize
 from lightning_rnn_reg.data.vocab import Vocabulary
 
 __all__ = [
+    "TEMPORAL_ORDER_CLASSES",
     "ClassificationBatch",
     "CoNLL2003",
     "CoNLLFormatWarning",
@@ -34,6 +40,7 @@ __all__ = [
     "SentimentDataWarning",
     "TaggingBatch",
     "TaggingVocabulary",
+    "TemporalOrder",
     "TextCorpus",
     "Vocabulary",
     "WikiText2",
@@ -44,5 +51,6 @@ __all__ = [
     "read_delimited",
     "read_semeval",
     "read_sst",
+    "temporal_order_sequences",
     "tokenize",
 ]
