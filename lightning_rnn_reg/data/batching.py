@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from lightning_rnn_reg.data.resume import ResumableSampler
+
 __all__ = ["LengthBucketSampler", "bucket_loader", "distributed_position", "pad_sequences"]
 
 
@@ -51,7 +53,7 @@ def distributed_position(datamodule: Any) -> tuple[int, int]:
     return 0, 1
 
 
-class LengthBucketSampler(DistributedSampler):
+class LengthBucketSampler(ResumableSampler, DistributedSampler):
     """Indices in an order where every run of ``batch_size`` holds examples of similar length.
 
     Training (``shuffle=True``): the examples are shuffled (generator seeded with
@@ -135,7 +137,9 @@ class LengthBucketSampler(DistributedSampler):
         return batches[self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:  # type: ignore[override]
-        return (index for batch in self.rank_batches() for index in batch)
+        # a generator: the order is computed at the first index, after ``set_epoch``
+        for batch in self._resumed(self.rank_batches()):
+            yield from batch
 
     def __len__(self) -> int:
         return sum(len(batch) for batch in self.rank_batches())
@@ -143,6 +147,31 @@ class LengthBucketSampler(DistributedSampler):
     def num_batches(self) -> int:
         """Number of batches this rank yields per epoch."""
         return len(self.rank_batches())
+
+
+class SeededDataLoader(DataLoader):
+    """A ``DataLoader`` with its own generator for worker seeds, seeded with ``seed``.
+
+    Starting an iteration then never draws from torch's default generator, the one the
+    masks come from, so a run resumed from a checkpoint draws exactly the masks an
+    uninterrupted run would. Picklable (``ddp_spawn`` sends data modules, and the trainers
+    they hold, to new processes; a ``torch.Generator`` cannot travel): the generator is
+    rebuilt from ``seed`` on arrival.
+    """
+
+    def __init__(self, *args: Any, seed: int = 0, **kwargs: Any) -> None:
+        self.seed = seed
+        kwargs["generator"] = torch.Generator().manual_seed(seed)
+        super().__init__(*args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["generator"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__["generator"] = torch.Generator().manual_seed(self.seed)
 
 
 def bucket_loader(datamodule: Any, dataset: Dataset[Any], lengths: Sequence[int], batch_size: int,
@@ -157,5 +186,5 @@ def bucket_loader(datamodule: Any, dataset: Dataset[Any], lengths: Sequence[int]
     rank, world_size = distributed_position(datamodule)
     sampler = LengthBucketSampler(lengths, batch_size, shuffle=shuffle, seed=seed,
                                   num_replicas=world_size, rank=rank, even=shuffle)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
-                      num_workers=num_workers)
+    return SeededDataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                            collate_fn=collate_fn, num_workers=num_workers, seed=seed)

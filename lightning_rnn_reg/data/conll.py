@@ -289,11 +289,14 @@ class CoNLL2003(SplitDataModule):
         return self.vocabulary.to_state()
 
     def state_dict(self) -> dict[str, Any]:
-        """Saved in Lightning checkpoints: the vocabularies as plain data."""
-        return {"vocabulary": self.vocabulary_state()}
+        """Saved in Lightning checkpoints: the vocabularies and the training position as
+        plain data."""
+        return {"vocabulary": self.vocabulary_state(), **self.position_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Adopt the checkpoint's vocabularies (re-encoding the splits if they differ)."""
+        """Adopt the checkpoint's vocabularies (re-encoding the splits if they differ) and
+        training position."""
+        self.load_position_state(state_dict)
         if "vocabulary" in state_dict:
             vocabulary = TaggingVocabulary.from_state(state_dict["vocabulary"])
             if vocabulary != self._vocabulary:

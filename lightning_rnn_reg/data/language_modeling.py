@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from lightning_rnn_reg.data.batching import distributed_position
+from lightning_rnn_reg.data.batching import SeededDataLoader, distributed_position
 from lightning_rnn_reg.data.readers import (
     DATA_ENV_VAR,
     DataSource,
@@ -48,6 +48,7 @@ from lightning_rnn_reg.data.readers import (
     read_lines,
     report_unknown,
 )
+from lightning_rnn_reg.data.resume import ResumableSampler, TrainPosition
 from lightning_rnn_reg.data.vocab import EOS, Vocabulary
 
 __all__ = [
@@ -213,7 +214,7 @@ class BPTTStreams(Dataset[LMBatch]):
         return LMBatch(inputs, targets, length, self.bptt, start)
 
 
-class BPTTSampler(DistributedSampler):
+class BPTTSampler(ResumableSampler, DistributedSampler):
     """Yields the fixed windows ``(start, bptt)`` of a :class:`BPTTStreams`, in order.
 
     It subclasses :class:`~torch.utils.data.DistributedSampler` because the data is already
@@ -236,7 +237,8 @@ class BPTTSampler(DistributedSampler):
         return bptt_windows(self.streams.num_steps, self.streams.bptt)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
-        return iter(self.windows())
+        # a generator: the windows are drawn at the first one, after ``set_epoch``
+        yield from self._resumed(self.windows())
 
     def __len__(self) -> int:
         return len(self.windows())
@@ -306,7 +308,7 @@ def read_corpus(
 
 
 # ----------------------------------------------------------------------------- data module
-class TextCorpus(L.LightningDataModule):
+class TextCorpus(TrainPosition, L.LightningDataModule):
     """A language-modelling corpus (train / valid / test text files) as BPTT batches.
 
     Every batch is an :class:`LMBatch` ``(inputs, targets, seq_len, bptt, start)`` with
@@ -435,8 +437,11 @@ class TextCorpus(L.LightningDataModule):
             self.split_ids(split)
 
     def train_dataloader(self) -> DataLoader[LMBatch]:
-        """Training windows: ``batch_size`` streams, fixed or variable BPTT."""
-        return self._loader("train", self.batch_size, variable=self.variable_bptt)
+        """Training windows: ``batch_size`` streams, fixed or variable BPTT; a resumed run
+        continues at the checkpoint's window (:class:`TrainPosition`)."""
+        loader = self._loader("train", self.batch_size, variable=self.variable_bptt)
+        self.prepare_train_sampler(loader.sampler)
+        return loader
 
     def val_dataloader(self) -> DataLoader[LMBatch]:
         """Validation windows: ``eval_batch_size`` streams, fixed BPTT."""
@@ -447,11 +452,14 @@ class TextCorpus(L.LightningDataModule):
         return self._loader("test", self.eval_batch_size, variable=False)
 
     def state_dict(self) -> dict[str, Any]:
-        """The vocabulary as plain data, saved in Lightning checkpoints."""
-        return {"vocab": self.vocab.to_state()}
+        """The vocabulary and the training position as plain data, saved in Lightning
+        checkpoints."""
+        return {"vocab": self.vocab.to_state(), **self.position_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Adopt the checkpoint's vocabulary (re-encoding the splits if it differs)."""
+        """Adopt the checkpoint's vocabulary (re-encoding the splits if it differs) and
+        training position."""
+        self.load_position_state(state_dict)
         if "vocab" not in state_dict:
             return
         vocab = Vocabulary.from_state(state_dict["vocab"])
@@ -524,11 +532,12 @@ class TextCorpus(L.LightningDataModule):
             )
         dataset = BPTTStreams(streams, self.bptt)
         sampler_cls = VariableBPTTSampler if variable else BPTTSampler
-        return DataLoader(
+        return SeededDataLoader(
             dataset,
             batch_size=None,
             sampler=sampler_cls(dataset, seed=self.seed),
             num_workers=self.num_workers,
+            seed=self.seed,
         )
 
 

@@ -620,12 +620,15 @@ class SentimentDataModule(SplitDataModule):
         return collate_examples(items, pad_index=self.pad_index)
 
     def state_dict(self) -> dict[str, Any]:
-        """Vocabulary, class names and tokenizer options as plain data (for checkpoints)."""
+        """Vocabulary, class names, tokenizer options and the training position as plain data
+        (for checkpoints)."""
         return {"vocab": self.vocab.to_state(), "class_names": list(self.class_names),
-                "tokenizer_options": self.tokenizer_options}
+                "tokenizer_options": self.tokenizer_options, **self.position_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Adopt a checkpoint's vocabulary (re-encoding the splits if it differs)."""
+        """Adopt a checkpoint's vocabulary (re-encoding the splits if it differs) and training
+        position."""
+        self.load_position_state(state_dict)
         if "vocab" in state_dict:
             vocab = Vocabulary.from_state(state_dict["vocab"])
             if vocab != self._vocab:

@@ -9,11 +9,12 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_rnn_reg.data.batching import bucket_loader
+from lightning_rnn_reg.data.resume import TrainPosition
 
 __all__ = ["SplitDataModule"]
 
 
-class SplitDataModule(L.LightningDataModule):
+class SplitDataModule(TrainPosition, L.LightningDataModule):
     """A data module over three files (``"train"``, ``"valid"``, ``"test"``) of examples.
 
     Subclasses implement :meth:`split_dataset` (the encoded split and each example's length)
@@ -21,7 +22,8 @@ class SplitDataModule(L.LightningDataModule):
     ``num_workers``. :meth:`setup` reads the splits a stage needs; training batches are
     length-bucketed and shuffled with the same number of batches on every rank, evaluation
     batches sorted by length with each example on exactly one rank (:func:`bucket_loader`);
-    ``predict`` reads the test file in file order.
+    ``predict`` reads the test file in file order. Subclasses' ``state_dict`` include
+    :meth:`position_state` and their ``load_state_dict`` call :meth:`load_position_state`.
     """
 
     STAGE_SPLITS: ClassVar[dict[str | None, tuple[str, ...]]] = {
@@ -54,8 +56,11 @@ class SplitDataModule(L.LightningDataModule):
                              collate_fn=self.collate, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader[Any]:
-        """Length-bucketed, shuffled batches; every rank takes the same number of steps."""
-        return self._loader("train", self.batch_size, shuffle=True)
+        """Length-bucketed, shuffled batches; every rank takes the same number of steps; a
+        resumed run continues at the checkpoint's batch (:class:`TrainPosition`)."""
+        loader = self._loader("train", self.batch_size, shuffle=True)
+        self.prepare_train_sampler(loader.sampler)
+        return loader
 
     def val_dataloader(self) -> DataLoader[Any]:
         """Validation batches sorted by length; each example on exactly one rank."""

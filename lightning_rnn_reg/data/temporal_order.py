@@ -181,5 +181,11 @@ class TemporalOrder(SplitDataModule):
         return collate_examples(items, pad_index=self.vocab.unk_index)
 
     def state_dict(self) -> dict[str, Any]:
-        """Vocabulary and class names as plain data (for checkpoints)."""
-        return {"vocab": self.vocab.to_state(), "class_names": list(self.class_names)}
+        """Vocabulary, class names and the training position as plain data (for
+        checkpoints)."""
+        return {"vocab": self.vocab.to_state(), "class_names": list(self.class_names),
+                **self.position_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Adopt a checkpoint's training position (the data itself is regenerated)."""
+        self.load_position_state(state_dict)

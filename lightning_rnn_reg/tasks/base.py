@@ -29,6 +29,13 @@ from lightning_rnn_reg.regularizers import (
     Regularizer,
     TemporalActivationRegularization,
 )
+from lightning_rnn_reg.tasks.rank_state import (
+    gather_per_rank,
+    get_rng_state,
+    global_seed,
+    rank_seed,
+    set_rng_state,
+)
 
 RegularizerArg = Regularizer | dict[str, Any]
 
@@ -42,7 +49,16 @@ class RecurrentTask(L.LightningModule):
     Subclasses build their layers with :meth:`layer_regularizers` and call
     :meth:`drop_input`, :meth:`drop_between`, :meth:`drop_output` and :meth:`embed` along
     their forward pass.
+
+    Mask randomness (:mod:`~lightning_rnn_reg.tasks.rank_state`): each rank of a
+    multi-process fit draws its own masks, seeded from the global seed; evaluation leaves
+    the generator as it found it (so validation, Monte-Carlo or not, never changes the
+    training noise); checkpoints carry every rank's generator state, restored when a fit
+    resumes from one. Subclasses that override the checkpoint hooks call ``super()``.
     """
+
+    _resume_rng: list[dict[str, Tensor]] | None = None
+    _rng_before_eval: dict[str, Tensor] | None = None
 
     def __init__(self, regularizers: Sequence[RegularizerArg] | None = None) -> None:
         super().__init__()
@@ -90,6 +106,35 @@ class RecurrentTask(L.LightningModule):
         norms = grad_norm(self, norm_type=2)
         if "grad_2.0_norm_total" in norms:
             self.log("grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+
+    # ------------------------------------------------------------- mask randomness
+    def on_fit_start(self) -> None:
+        """Resume this rank's generator from the checkpoint being resumed, else give each
+        rank of a multi-process run its own mask seed (a single process is left alone)."""
+        trainer = self.trainer
+        states, self._resume_rng = self._resume_rng, None
+        if (states is not None and trainer.ckpt_path is not None
+                and len(states) == trainer.world_size):
+            set_rng_state(states[trainer.global_rank], self.device)
+        elif trainer.world_size > 1:
+            torch.manual_seed(rank_seed(global_seed(), trainer.global_rank))
+
+    def on_validation_start(self) -> None:
+        self._rng_before_eval = get_rng_state(self.device)
+
+    def on_validation_end(self) -> None:
+        if self._rng_before_eval is not None:
+            set_rng_state(self._rng_before_eval, self.device)
+            self._rng_before_eval = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Save every rank's generator state in ``checkpoint["lrr"]["rng"]`` (collective)."""
+        state = self._rng_before_eval or get_rng_state(self.device)
+        checkpoint.setdefault("lrr", {})["rng"] = gather_per_rank(self, state)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the generator states for :meth:`on_fit_start` of a resumed fit."""
+        self._resume_rng = checkpoint.get("lrr", {}).get("rng")
 
     def _check_unique(self, *classes: type[Regularizer]) -> None:
         for cls in classes:

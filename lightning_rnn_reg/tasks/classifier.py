@@ -337,7 +337,9 @@ class SequenceClassifier(RecurrentTask):
 
     # ------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["lrr"] = {"vocabulary": self.vocabulary_state}
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["lrr"]["vocabulary"] = self.vocabulary_state
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         self.vocabulary_state = checkpoint.get("lrr", {}).get("vocabulary")

@@ -26,6 +26,7 @@ from lightning_rnn_reg.tasks.optim import (
     make_optimizer,
     with_schedule,
 )
+from lightning_rnn_reg.tasks.rank_state import gather_per_rank
 
 OPTIMIZERS = (*BASE_OPTIMIZERS, "nt_asgd")
 LEVELS = ("word", "char")
@@ -40,6 +41,23 @@ def detach_state(state: State) -> State:
     if isinstance(state, (list, tuple)):
         return type(state)(detach_state(s) for s in state)
     return state
+
+
+def flatten_state(state: State) -> dict[str, Tensor]:
+    """A per-layer state ``[h_0 or (h_0, c_0), ...]`` as ``{"<layer>.<part>": tensor}``."""
+    return {f"{layer}.{part}": tensor for layer, layer_state in enumerate(state)
+            for part, tensor in enumerate(layer_state if isinstance(layer_state, (tuple, list))
+                                          else (layer_state,))}
+
+
+def unflatten_state(flat: dict[str, Tensor]) -> list[Any]:
+    """The inverse of :func:`flatten_state` (two parts per layer: an ``(h, c)`` tuple)."""
+    layers: dict[int, dict[int, Tensor]] = {}
+    for key, tensor in flat.items():
+        layer, part = (int(x) for x in key.split("."))
+        layers.setdefault(layer, {})[part] = tensor
+    parts = [[layers[layer][p] for p in sorted(layers[layer])] for layer in sorted(layers)]
+    return [tuple(p) if len(p) > 1 else p[0] for p in parts]
 
 
 def _batch_size(state: State) -> int:
@@ -133,6 +151,7 @@ class LanguageModel(RecurrentTask):
         self.test_metric = metric()
         self.metric_name = "ppl" if level == "word" else "bpc"
         self._states: dict[str, State] = {}
+        self._resume_train_state: list[dict[str, Tensor]] | None = None
         self._val_losses: list[float] = []
         self._loaded_averages: dict[str, Tensor] = {}
         self.vocabulary_state: dict[str, Any] | None = None
@@ -205,6 +224,15 @@ class LanguageModel(RecurrentTask):
 
     # ----------------------------------------------------------------------- training
     def on_fit_start(self) -> None:
+        """Resume the carried training state of a checkpoint (mid-epoch resume continues
+        the streams exactly), seed or resume the masks, adopt the data's vocabulary."""
+        super().on_fit_start()
+        states, self._resume_train_state = self._resume_train_state, None
+        if states is not None and self.trainer.ckpt_path is not None and (
+                len(states) == self.trainer.world_size):
+            self._states["train"] = unflatten_state(
+                {key: value.to(self.device) for key, value in
+                 states[self.trainer.global_rank].items()})
         datamodule = getattr(self.trainer, "datamodule", None)
         vocab = getattr(datamodule, "vocab", None)
         if vocab is not None and hasattr(vocab, "to_state"):
@@ -377,17 +405,23 @@ class LanguageModel(RecurrentTask):
 
     # -------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["lrr"] = {
+        super().on_save_checkpoint(checkpoint)
+        carried = self._states.get("train")
+        checkpoint["lrr"].update({
+            "train_state": gather_per_rank(self, flatten_state(carried))
+            if carried is not None else None,
             "vocabulary": self.vocabulary_state,
             "averaging": bool(getattr(self, "_averaging", False)),
             "val_losses": list(self._val_losses),
             "averaged_weights": {name: average.detach().cpu().clone()
                                  for name, average in self._averages().items()}
             if getattr(self, "_averaging", False) else {},
-        }
+        })
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         extra = checkpoint.get("lrr", {})
+        self._resume_train_state = extra.get("train_state")
         self.vocabulary_state = extra.get("vocabulary")
         self._averaging = extra.get("averaging", False)
         self._val_losses = list(extra.get("val_losses", []))

@@ -397,10 +397,12 @@ class SequenceTagger(RecurrentTask):
 
     # -------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
         vocabulary = self.vocabulary
-        checkpoint["lrr"] = {"vocabulary": vocabulary.to_state() if vocabulary else None}
+        checkpoint["lrr"]["vocabulary"] = vocabulary.to_state() if vocabulary else None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("lrr", {}).get("vocabulary")
         if state is not None:
             self.set_vocabulary(state)
