@@ -58,7 +58,8 @@ def gather_per_rank(module: Any, tensors: dict[str, Tensor]) -> list[dict[str, T
     checkpoint on every rank, then rank 0 writes it)."""
     trainer = getattr(module, "_trainer", None)
     world_size = trainer.world_size if trainer is not None else 1
-    if world_size == 1:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if world_size == 1 or not distributed:  # e.g. the launching process after ddp_spawn
         return [{key: value.detach().cpu().clone() for key, value in tensors.items()}]
     gathered = {key: module.all_gather(value.detach().to(module.device)).cpu()
                 for key, value in tensors.items()}
