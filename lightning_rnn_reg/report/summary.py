@@ -74,11 +74,11 @@ def summary_table(runs: Sequence[Run], metrics: Sequence[str], label: str | None
     """The rows and columns of the summary: run, the ``label`` hyperparameter, last step and
     epoch, then per metric its final value, best value and the best's epoch; a metric that
     no run logged more than once (a test metric) gets one column, its value."""
-    columns = ["run", *([label] if label else []), "steps", "epochs"]
+    columns = ["run", *([label] if label else []), "last step", "epochs"]
     rows: list[dict[str, Any]] = []
     for run in runs:
         epoch = run.scalars.get("epoch")
-        row: dict[str, Any] = {"run": run.name, "steps": _last_step(run),
+        row: dict[str, Any] = {"run": run.name, "last step": _last_step(run),
                                "epochs": 1 + int(epoch.last) if epoch else None}
         if label:
             row[label] = hparam_or_none(run, label)
