@@ -31,15 +31,25 @@ def _blocks(page: Path, language: str) -> list[tuple[str, bool]]:
             if lang == language]
 
 
+def _arguments(words: list[str]) -> list[str] | None:
+    """The arguments of the ``lightning-rnn-reg`` (or ``-m lightning_rnn_reg``) command in
+    ``words`` (it may follow a launcher: ``srun``, ``torchrun ...``), else ``None``."""
+    for index, word in enumerate(words):
+        if word == "lightning-rnn-reg" or (
+                word == "lightning_rnn_reg" and index and words[index - 1] == "-m"):
+            return words[index + 1:]
+    return None
+
+
 def _commands(page: Path) -> list[list[str]]:
     """The ``lightning-rnn-reg`` command lines of the page's bash blocks (continuations
     joined, leading ``VAR=value`` assignments and ``#`` comments dropped)."""
     commands = []
     for code, _ in _blocks(page, "bash"):
         for line in code.replace("\\\n", " ").splitlines():
-            words = shlex.split(_ENV.sub("", line.strip()), comments=True)
-            if words[:1] == ["lightning-rnn-reg"]:
-                commands.append(words[1:])
+            arguments = _arguments(shlex.split(_ENV.sub("", line.strip()), comments=True))
+            if arguments:
+                commands.append(arguments)
     return commands
 
 
