@@ -184,13 +184,16 @@ def table(shape: str, rows: list[dict[str, Any]], device: str) -> str:
     return f"{title}\n\n{markdown_table(rows, ['configuration', *formats], formats)}"
 
 
-def plot(rows_by_shape: dict[str, list[dict[str, Any]]], out_png: str, device: str) -> None:
-    """Bar chart of each configuration's ratio to bare nn.LSTM, one bar per shape."""
+def plot(rows_by_shape: dict[str, list[dict[str, Any]]], out_png: str, device: str
+         ) -> dict[str, dict[str, float]]:
+    """Bar chart of each configuration's ratio to bare nn.LSTM, one bar per shape; returns
+    the ratios drawn (``lightning_rnn_reg.report.bar_chart``)."""
     names = [str(row["configuration"]) for row in next(iter(rows_by_shape.values()))]
     ratios = {f"{shape} (2 x {SHAPES[shape]})": [row["ratio to bare nn.LSTM"] for row in rows]
               for shape, rows in rows_by_shape.items()}
-    bar_chart(names, ratios, out_png, value_label="forward+backward time / bare nn.LSTM",
-              title=f"lrr.LSTM speed, batch {BATCH} x {STEPS} steps ({device})", reference=1.0)
+    return bar_chart(names, ratios, out_png, value_label="forward+backward time / bare nn.LSTM",
+                     title=f"lrr.LSTM speed, batch {BATCH} x {STEPS} steps ({device})",
+                     reference=1.0)
 
 
 def main() -> None:
