@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,7 @@ _COMMANDS = [(page.stem, words) for page in PAGES for words in _commands(page)]
                          ids=lambda v: v if isinstance(v, str) else " ".join(v)[:60])
 def test_trainer_commands_of_the_docs_parse(page, words, monkeypatch, capsys):
     monkeypatch.chdir(REPO)  # the docs' config paths are relative to the repository root
+    monkeypatch.setattr(sys, "argv", ["lightning-rnn-reg"])  # as from the shell
     with pytest.raises(SystemExit) as exit_info:
         main([*words, "--print_config"])
     assert exit_info.value.code in (0, None), capsys.readouterr().err[-2000:]

@@ -112,7 +112,9 @@ def write_report(runs: Sequence[Run], out: str | Path, *, metrics: Sequence[str]
     if unknown:
         raise ValueError(f"no run logged {unknown}; the runs logged {tags_of(runs)}")
     if label is not None and all(hparam_or_none(run, label) is None for run in runs):
-        runs[0].hparam(label)  # raises the KeyError that names the keys there are
+        keys = sorted(key for key in runs[0].hparams if not key.startswith("_"))
+        raise KeyError(f"no run has a value for the hyperparameter {label!r} (hparams.yaml "
+                       f"keys of {runs[0].name!r}: {keys})")
     labels = run_labels(runs, label)
     figures: dict[str, dict[str, Any]] = {}
     for metric in metrics:

@@ -40,4 +40,4 @@ def test_report_with_an_unknown_label_exits_2_naming_it(real_runs, tmp_path, cap
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(real_runs.dirs[0]), "--out", str(tmp_path), "--label", "nope"])
     assert exit_info.value.code == 2
-    assert "no hyperparameter 'nope'" in capsys.readouterr().err
+    assert "the hyperparameter 'nope'" in capsys.readouterr().err
