@@ -16,6 +16,7 @@ Usage::
 
     python benchmarks/speed.py                      # both shapes, CPU, 2 threads
     python benchmarks/speed.py --shapes small --repeats 30 --markdown speed.md
+    python benchmarks/speed.py --markdown speed.md --plot speed.png   # tables and bar chart
     python benchmarks/speed.py --device cuda
 """
 
@@ -28,11 +29,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 import lightning_rnn_reg as lrr
+from lightning_rnn_reg.report import bar_chart, markdown_table
 
 SHAPES = {"small": 200, "medium": 650}
 BATCH, STEPS, VOCAB, LAYERS = 20, 35, 10000, 2
@@ -148,25 +151,49 @@ def first_call_and_memory(hidden: int, device: str, threads: int) -> dict[str, d
     return results
 
 
-def table(shape: str, medians: dict[str, float], extra: dict[str, dict[str, float]],
-          device: str) -> str:
+def _rows(medians: dict[str, float], extra: dict[str, dict[str, float]], device: str
+          ) -> list[dict[str, Any]]:
     bare = medians[BARE]
-    memory_col = "saved for backward (MiB)" + (" / GPU peak (MiB)" if device == "cuda" else "")
-    lines = [
-        f"### {shape}: 2 x {SHAPES[shape]}, batch {BATCH}, {STEPS} steps ({device})",
-        "",
-        f"| configuration | median fwd+bwd (ms) | ratio to bare nn.LSTM | first call (s) | "
-        f"{memory_col} |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    rows: list[dict[str, Any]] = []
     for name, median in medians.items():
         info = extra.get(name, {})
-        memory = f"{info.get('saved_mib', float('nan')):.1f}"
+        memory: float | str = info.get("saved_mib", float("nan"))
         if device == "cuda":
-            memory += f" / {info.get('gpu_peak_mib', float('nan')):.0f}"
-        lines.append(f"| {name} | {median * 1e3:.1f} | {median / bare:.2f}x | "
-                     f"{info.get('first_call_s', float('nan')):.2f} | {memory} |")
-    return "\n".join(lines)
+            memory = f"{memory:.1f} / {info.get('gpu_peak_mib', float('nan')):.0f}"
+        rows.append({"configuration": name, "median fwd+bwd (ms)": median * 1e3,
+                     "ratio to bare nn.LSTM": median / bare,
+                     "first call (s)": info.get("first_call_s", float("nan")),
+                     _memory_column(device): memory})
+    return rows
+
+
+def _memory_column(device: str) -> str:
+    return "saved for backward (MiB)" + (" / GPU peak (MiB)" if device == "cuda" else "")
+
+
+FORMATS = {"median fwd+bwd (ms)": lambda v: f"{v:.1f}",
+           "ratio to bare nn.LSTM": lambda v: f"{v:.2f}x",
+           "first call (s)": lambda v: f"{v:.2f}"}
+
+
+def table(shape: str, rows: list[dict[str, Any]], device: str) -> str:
+    """One shape's markdown table (through ``lightning_rnn_reg.report.markdown_table``)."""
+    memory = _memory_column(device)
+    formats = {**FORMATS, memory: lambda v: v if isinstance(v, str) else f"{v:.1f}"}
+    title = f"### {shape}: 2 x {SHAPES[shape]}, batch {BATCH}, {STEPS} steps ({device})"
+    return f"{title}\n\n{markdown_table(rows, ['configuration', *formats], formats)}"
+
+
+def plot(rows_by_shape: dict[str, list[dict[str, Any]]], out_png: str, device: str
+         ) -> dict[str, dict[str, float]]:
+    """Bar chart of each configuration's ratio to bare nn.LSTM, one bar per shape; returns
+    the ratios drawn (``lightning_rnn_reg.report.bar_chart``)."""
+    names = [str(row["configuration"]) for row in next(iter(rows_by_shape.values()))]
+    ratios = {f"{shape} (2 x {SHAPES[shape]})": [row["ratio to bare nn.LSTM"] for row in rows]
+              for shape, rows in rows_by_shape.items()}
+    return bar_chart(names, ratios, out_png, value_label="forward+backward time / bare nn.LSTM",
+                     title=f"lrr.LSTM speed, batch {BATCH} x {STEPS} steps ({device})",
+                     reference=1.0)
 
 
 def main() -> None:
@@ -177,6 +204,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--markdown", help="also write the tables to this file")
+    parser.add_argument("--plot", help="also draw the ratios as a bar chart to this PNG file "
+                        '(needs matplotlib: pip install "lightning-rnn-reg[report]")')
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--hidden", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -186,16 +215,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}, "
           f"oneDNN {torch.backends.mkldnn.is_available()}", flush=True)
-    tables = []
+    tables, rows_by_shape = [], {}
     for shape in args.shapes:
         hidden = SHAPES[shape]
         medians = time_round_robin(hidden, args.repeats, args.warmup, args.device)
         extra = first_call_and_memory(hidden, args.device, args.threads)
-        tables.append(table(shape, medians, extra, args.device))
+        rows_by_shape[shape] = _rows(medians, extra, args.device)
+        tables.append(table(shape, rows_by_shape[shape], args.device))
         print(tables[-1] + "\n", flush=True)
     if args.markdown:
         with open(args.markdown, "w") as handle:
             handle.write("\n\n".join(tables) + "\n")
+    if args.plot:
+        plot(rows_by_shape, args.plot, args.device)
 
 
 if __name__ == "__main__":

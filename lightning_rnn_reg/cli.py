@@ -1,14 +1,18 @@
 """The ``lightning-rnn-reg`` command: a LightningCLI over the task and data modules.
 
 ``lightning-rnn-reg fit --config examples/configs/quickstart.yaml`` (also ``validate``,
-``test``, ``predict``). Model and data are chosen by ``class_path``; the sizes the data
-determines (:data:`LINKED_SIZES`: vocabulary, tag set, classes, character vocabulary) are
-linked from the data module to every model argument of the same name, so a config never
-states them; regularizers and callbacks are lists of ``class_path`` objects.
+``test``, ``predict``), and ``lightning-rnn-reg report RUN_DIR... --out DIR`` (plots and a
+table from TensorBoard event files, :mod:`lightning_rnn_reg.report.command`). Model and
+data are chosen by ``class_path``; the sizes the data determines (:data:`LINKED_SIZES`:
+vocabulary, tag set, classes, character vocabulary) are linked from the data module to every
+model argument of the same name, so a config never states them; regularizers and callbacks
+are lists of ``class_path`` objects.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -20,6 +24,10 @@ from lightning_rnn_reg.tasks.base import LINKED_SIZES, RecurrentTask
 
 def _data_size(name: str, data: Any) -> Any:
     return getattr(data, name, None)
+
+
+_REPORT_EPILOG = ("Also: lightning-rnn-reg report RUN_DIR... --out DIR (learning curves, rates "
+                  "and a table of metrics from TensorBoard event files; see report --help).")
 
 
 class RecurrentCLI(LightningCLI):
@@ -44,10 +52,19 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> RecurrentCLI:
         run=run,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
+        parser_kwargs={"epilog": _REPORT_EPILOG},
     )
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the ``lightning-rnn-reg`` console script and ``python -m
-    lightning_rnn_reg``. Returns nothing, so the process exits with status 0 on success."""
-    build_cli(args)
+    lightning_rnn_reg``: ``report`` goes to :func:`~lightning_rnn_reg.report.command.report_main`,
+    every other subcommand to LightningCLI. Returns nothing, so the process exits with status
+    0 on success."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["report"]:
+        from lightning_rnn_reg.report.command import report_main
+
+        report_main(argv[1:])
+        return
+    build_cli(argv)

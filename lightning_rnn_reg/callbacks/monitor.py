@@ -47,7 +47,9 @@ class RegularizerMonitor(L.Callback):
     Args:
         every_n_steps: log at optimizer steps ``0, n, 2n, ...``; ``0`` turns the monitor off.
         prefix: tag prefix.
-        rates, dropped, hidden_norm: which groups to log (see the module docstring).
+        rates: log the rates (see the module docstring).
+        dropped: log the measured dropped fractions.
+        hidden_norm: log the hidden-state norm per step.
         terms: ``trainer.callback_metrics`` keys of the loss terms to log (absent keys are
             skipped).
 

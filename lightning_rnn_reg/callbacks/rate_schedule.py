@@ -38,7 +38,8 @@ class RateSchedule(L.Callback):
             ``"<target>:<rate>"`` (see :mod:`~lightning_rnn_reg.callbacks.targets`); ``None``:
             every regularizer of the module, every rate. A target that matches nothing is a
             ``ValueError`` at fit start.
-        start, end: endpoints of the named schedules (a number or ``"final"``).
+        start: the rate the named schedules start from (a number or ``"final"``).
+        end: the rate they end at (a number or ``"final"``).
         steps: length of ``linear`` / ``cosine`` in optimizer steps.
         gamma: rate of ``curriculum`` / ``annealed`` per optimizer step.
         milestones: optimizer steps at which ``step`` jumps.

@@ -181,14 +181,18 @@ class CoNLL2003(SplitDataModule):
 
     Args:
         data_dir: the folder of the files (default ``$LRR_DATA/conll2003``).
-        train, valid, test: file names in ``data_dir``.
+        train: training file name in ``data_dir``.
+        valid: validation file name in ``data_dir``.
+        test: test file name in ``data_dir``.
         tag_scheme: scheme of the files' tags (``IOB1`` for the original CoNLL-2003 files).
-        token_column, tag_column: which columns hold the token and its tag.
+        token_column: the column that holds the token.
+        tag_column: the column that holds its tag.
         min_count: training words seen fewer times become ``<unk>``.
         lowercase: lowercase the words (the capitalization feature keeps the case).
         char_vocab: build a character vocabulary and fill ``TaggingBatch.chars``.
         max_word_length: characters kept per word (the first ones); ``None`` keeps all.
-        batch_size, eval_batch_size: sentences per batch and rank.
+        batch_size: training sentences per batch and rank.
+        eval_batch_size: validation / test sentences per batch and rank.
         strict: raise on malformed lines instead of repairing them.
         num_workers: ``DataLoader`` workers.
         seed: seed of the training order.

@@ -326,7 +326,9 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
 
     Args:
         data_dir: folder holding the three files.
-        train, valid, test: file names inside ``data_dir``.
+        train: training file name inside ``data_dir``.
+        valid: validation file name inside ``data_dir``.
+        test: test file name inside ``data_dir``.
         level: ``"word"`` (whitespace-separated words) or ``"char"`` (PTB-char format).
         batch_size: streams per rank for training (``B``).
         eval_batch_size: streams per rank for validation and test.

@@ -475,13 +475,18 @@ class SentimentDataModule(SplitDataModule):
     Args:
         data_dir: folder of the files (default ``$LRR_DATA/semeval_twitter`` or ``.../sst``).
         format: ``"semeval"``, ``"sst"``, ``"tsv"`` or ``"csv"``.
-        train, valid, test: file names in ``data_dir`` (defaults above).
-        text_column, label_column: header names of the columns (tsv / csv).
+        train: training file name in ``data_dir`` (defaults above).
+        valid: validation file name in ``data_dir`` (defaults above).
+        test: test file name in ``data_dir`` (defaults above).
+        text_column: header name of the text column (tsv / csv).
+        label_column: header name of the label column (tsv / csv).
         labels: class names in index order; every label read must be one of them.
         sst_classes: 2 (SST-2) or 5 (SST-5).
-        lowercase, normalize_twitter: tokenizer options.
+        lowercase: lowercase the text (tokenizer option).
+        normalize_twitter: handles -> ``@user``, URLs -> ``<url>`` (tokenizer option).
         min_count: training words seen fewer times become ``<unk>``.
-        batch_size, eval_batch_size: examples per batch and rank.
+        batch_size: training examples per batch and rank.
+        eval_batch_size: validation / test examples per batch and rank.
         strict: raise on a malformed line (``False``: skip it, one warning per file).
         num_workers: ``DataLoader`` worker processes.
         seed: seed of the training shuffle.

@@ -446,7 +446,12 @@ class LSTM(_RecurrentLayer):
     with each regularizer acting at its site (see the module docstring).
 
     Args:
-        input_size, hidden_size, num_layers, bias, batch_first, bidirectional: as ``nn.LSTM``.
+        input_size: features of the input ``x_t`` (as ``nn.LSTM``).
+        hidden_size: units ``H`` per layer and direction (as ``nn.LSTM``).
+        num_layers: stacked layers (as ``nn.LSTM``).
+        bias: whether the layers have ``b_ih`` and ``b_hh`` (as ``nn.LSTM``).
+        batch_first: input and output ``(B, T, F)`` instead of ``(T, B, F)`` (as ``nn.LSTM``).
+        bidirectional: a second, reversed direction per layer (as ``nn.LSTM``).
         regularizers: regularizer objects for the sites ``input``, ``between``, ``output``,
             ``weights`` and ``recurrent``; others raise ``ValueError``.
         path: ``"auto"`` (fused unless a recurrent-site regularizer needs the loop),

@@ -103,15 +103,26 @@ class SequenceTagger(RecurrentTask):
     ``{split}/precision``, ``{split}/recall`` and ``{split}/f1_<TYPE>``.
 
     Args:
-        vocab_size, num_tags, char_vocab_size: sizes from the data (``char_vocab_size=0``: no
+        vocab_size: words in the vocabulary (from the data).
+        num_tags: tags of the inner IOBES scheme (from the data).
+        char_vocab_size: characters in the character vocabulary (from the data; ``0``: no
             character features).
-        embedding_dim, hidden_size, num_layers: word embedding size, LSTM units per
-            direction, stacked BiLSTM layers.
-        char_embedding_dim, char_hidden_size: character embedding and BiLSTM sizes.
-        use_caps, caps_dim: add an embedding of the capitalization class.
+        embedding_dim: word embedding size.
+        hidden_size: LSTM units per direction.
+        num_layers: stacked BiLSTM layers.
+        char_embedding_dim: character embedding size.
+        char_hidden_size: character BiLSTM units per direction.
+        use_caps: add an embedding of the capitalization class.
+        caps_dim: size of that embedding.
         regularizers: regularizer objects (or ``class_path`` specs).
-        optimizer, lr, momentum, weight_decay, lr_schedule, lr_decay, lr_decay_start: see
-            :mod:`lightning_rnn_reg.tasks.optim`; ``"plateau"`` watches ``val/f1`` (max).
+        optimizer: ``"sgd"`` or ``"adam"`` (see :mod:`lightning_rnn_reg.tasks.optim`).
+        lr: learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay of the optimizer.
+        lr_schedule: see :mod:`lightning_rnn_reg.tasks.optim`; ``"plateau"`` watches
+            ``val/f1`` (max).
+        lr_decay: divisor of the learning rate at each decay.
+        lr_decay_start: epochs kept at ``lr`` before the ``"zaremba"`` decay starts.
         decode: ``"viterbi"`` (constrained best path) or ``"argmax"`` (greedy, repaired).
 
     Override points: :meth:`make_layer`, :meth:`features`, :meth:`encode`, :meth:`head`,

@@ -1,0 +1,120 @@
+"""Charts as PNG files: line charts (one line per series) and grouped bar charts.
+
+The one plotting module of the project: ``lightning-rnn-reg report`` draws its learning
+curves and rate curves with :func:`line_chart`, the benchmarks their bar charts with
+:func:`bar_chart`. matplotlib is an optional dependency (``pip install
+"lightning-rnn-reg[report]"``), imported on first use with the non-interactive Agg backend.
+Each function returns the data it drew, read back from the matplotlib artists, so a caller
+(or a test) can check what a figure shows without parsing pixels.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = 'pip install "lightning-rnn-reg[report]"'
+Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+
+
+class MissingPlotDependencyError(ImportError):
+    """matplotlib is not installed; the message says how to install it."""
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, or :class:`MissingPlotDependencyError` with the
+    install command when matplotlib is missing."""
+    try:
+        matplotlib = importlib.import_module("matplotlib")
+    except ImportError as error:
+        raise MissingPlotDependencyError(
+            f"plotting needs matplotlib, which is not installed: {INSTALL_HINT}") from error
+    matplotlib.use("Agg")
+    return importlib.import_module("matplotlib.pyplot")
+
+
+def _ticker() -> Any:
+    return importlib.import_module("matplotlib.ticker")
+
+
+def _save(figure: Any, axes: Any, out_png: str | Path, title: str, legend: bool) -> None:
+    axes.set_title(title)
+    if legend:
+        axes.legend(fontsize="small")
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    path = Path(out_png)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def line_chart(series: Series, out_png: str | Path, *, xlabel: str, ylabel: str,
+               title: str = "") -> dict[str, dict[str, list[float]]]:
+    """One line per entry of ``series`` (``label -> (xs, ys)``), saved to ``out_png``.
+
+    Returns ``{label: {"x": [...], "y": [...]}}`` as drawn (read from the lines).
+
+    Example::
+
+        line_chart({"run a": ([1, 2, 3], [180.0, 140.0, 125.0])}, "ppl.png",
+                   xlabel="epoch", ylabel="val/ppl")
+    """
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    try:
+        drawn = {}
+        for label, (xs, ys) in series.items():
+            (line,) = axes.plot(list(xs), list(ys), marker="." if len(xs) < 50 else None,
+                                label=label)
+            drawn[label] = {"x": [float(v) for v in line.get_xdata()],
+                            "y": [float(v) for v in line.get_ydata()]}
+        if all(float(x).is_integer() for d in drawn.values() for x in d["x"]):
+            axes.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        _save(figure, axes, out_png, title, legend=bool(drawn))
+    finally:
+        plt.close(figure)
+    return drawn
+
+
+def bar_chart(categories: Sequence[str], groups: Mapping[str, Sequence[float]],
+              out_png: str | Path, *, value_label: str, title: str = "",
+              reference: float | None = None) -> dict[str, dict[str, float]]:
+    """Grouped horizontal bars: one row per category, one bar per group in each row (e.g.
+    categories = configurations, groups = model sizes). ``reference`` draws a vertical line
+    (e.g. 1.0 for a ratio to a baseline). Saved to ``out_png``.
+
+    Returns ``{group: {category: value}}`` as drawn (read from the bars).
+
+    Example::
+
+        bar_chart(["nn.LSTM", "ours"], {"small": [1.0, 1.03]}, "speed.png",
+                  value_label="ratio to nn.LSTM", reference=1.0)
+    """
+    for group, values in groups.items():
+        if len(values) != len(categories):
+            raise ValueError(f"bar_chart: group {group!r} has {len(values)} values for "
+                             f"{len(categories)} categories")
+    plt = pyplot()
+    height = 0.8 / max(len(groups), 1)
+    figure, axes = plt.subplots(figsize=(8, 1.0 + 0.45 * len(categories) * max(len(groups), 1)))
+    try:
+        drawn = {}
+        for index, (group, values) in enumerate(groups.items()):
+            rows = [row + index * height for row in range(len(categories))]
+            bars = axes.barh(rows, list(values), height=height, label=group)
+            drawn[group] = {name: float(bar.get_width())
+                            for name, bar in zip(categories, bars, strict=True)}
+        axes.set_yticks([row + height * (len(groups) - 1) / 2 for row in range(len(categories))],
+                        list(categories))
+        axes.invert_yaxis()
+        axes.set_xlabel(value_label)
+        if reference is not None:
+            axes.axvline(reference, color="black", linewidth=0.8)
+        _save(figure, axes, out_png, title, legend=len(groups) > 1)
+    finally:
+        plt.close(figure)
+    return drawn
