@@ -8,20 +8,24 @@ site along the flow of DESIGN.md section 1::
     fraternal)
 
 Hyperparameters store the regularizers as plain ``class_path`` specs, so a checkpoint holds
-no pickled objects and ``load_from_checkpoint`` rebuilds them.
+no pickled objects and ``load_from_checkpoint`` rebuilds them; it reads with
+``weights_only=True`` and refuses a checkpoint of another task (:mod:`.checkpoint`).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import grad_norm
 from torch import Tensor, nn
 
+from lightning_rnn_reg.callbacks.nonfinite import NonFiniteGuard
+from lightning_rnn_reg.data.vocab import Vocabulary
 from lightning_rnn_reg.regularizers import (
     ActivationRegularization,
     EmbeddingDropout,
@@ -29,6 +33,7 @@ from lightning_rnn_reg.regularizers import (
     Regularizer,
     TemporalActivationRegularization,
 )
+from lightning_rnn_reg.tasks.checkpoint import TASK_KEY, check_task, read_checkpoint, task_name
 
 RegularizerArg = Regularizer | dict[str, Any]
 
@@ -90,6 +95,66 @@ class RecurrentTask(L.LightningModule):
         norms = grad_norm(self, norm_type=2)
         if "grad_2.0_norm_total" in norms:
             self.log("grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | os.PathLike | IO[bytes],
+        map_location: Any = None,
+        hparams_file: str | os.PathLike | None = None,
+        strict: bool | None = None,
+        weights_only: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``, reading plain data only
+        (``torch.load(weights_only=True)``, so an untrusted file cannot run code) and first
+        checking the file: a missing file is ``FileNotFoundError``; a corrupted or truncated
+        file, one that is not a checkpoint, one with pickled objects, or a checkpoint of
+        another task class is :class:`~lightning_rnn_reg.tasks.checkpoint.CheckpointError`.
+
+        Example::
+
+            model = lrr.LanguageModel.load_from_checkpoint("lm.ckpt", map_location="cpu")
+        """
+        if weights_only:
+            position = checkpoint_path.tell() if hasattr(checkpoint_path, "tell") else None
+            check_task(read_checkpoint(checkpoint_path, map_location="cpu"), cls,
+                       checkpoint_path)
+            if position is not None:
+                checkpoint_path.seek(position)  # type: ignore[union-attr]
+        return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict,
+                                            weights_only=weights_only, **kwargs)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the task class (by name) that saved the checkpoint."""
+        checkpoint[TASK_KEY] = task_name(type(self))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another task class (e.g. ``Trainer.test(ckpt_path=...)`` of
+        a tagger's checkpoint with a language model)."""
+        check_task(checkpoint, type(self))
+
+    def check_data_vocabulary(self, held: dict[str, Any] | None, data: Any = None) -> None:
+        """Raise ``ValueError`` if the vocabulary (``vocab``) of ``data`` (default: the
+        trainer's data module) differs from ``held``, the :meth:`Vocabulary.to_state` of the
+        model's: ids would mean other tokens. Nothing to check if either is missing."""
+        if data is None:
+            data = getattr(self._trainer, "datamodule", None)
+        vocab = getattr(data, "vocab", None)
+        if held is None or not isinstance(vocab, Vocabulary):
+            return
+        if Vocabulary.from_state(held) != vocab:
+            raise ValueError(f"{type(self).__name__}: the data's vocabulary differs from the "
+                             "model's (it was trained on other data or with other vocabulary "
+                             "options); ids would mean other tokens")
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """A :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` (nan/inf steps skipped,
+        training stopped after 10 in a row) unless the Trainer already has one."""
+        trainer = self._trainer
+        if trainer is not None and any(isinstance(cb, NonFiniteGuard) for cb in trainer.callbacks):
+            return []
+        return [NonFiniteGuard()]
 
     def _check_unique(self, *classes: type[Regularizer]) -> None:
         for cls in classes:

@@ -201,6 +201,7 @@ class SequenceClassifier(RecurrentTask):
             if len(vocab) != self.hparams["vocab_size"]:
                 raise ValueError(f"{name}: vocab_size={self.hparams['vocab_size']} but the "
                                  f"data's vocabulary has {len(vocab)} entries")
+            self.check_data_vocabulary(self.vocabulary_state, data)
             self.vocabulary_state = vocab.to_state()
         for key, value in (("class_names", getattr(data, "class_names", None)),
                            ("tokenizer_options", getattr(data, "tokenizer_options", None))):
@@ -337,7 +338,11 @@ class SequenceClassifier(RecurrentTask):
 
     # ------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
         checkpoint["lrr"] = {"vocabulary": self.vocabulary_state}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.vocabulary_state = checkpoint.get("lrr", {}).get("vocabulary")
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("lrr", {}).get("vocabulary")
+        self.check_data_vocabulary(state)
+        self.vocabulary_state = state

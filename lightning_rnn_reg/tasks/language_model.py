@@ -204,6 +204,10 @@ class LanguageModel(RecurrentTask):
         return batch[0], batch[1]
 
     # ----------------------------------------------------------------------- training
+    def setup(self, stage: str) -> None:
+        """Check a loaded model's vocabulary against the data module's."""
+        self.check_data_vocabulary(self.vocabulary_state)
+
     def on_fit_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         vocab = getattr(datamodule, "vocab", None)
@@ -213,6 +217,7 @@ class LanguageModel(RecurrentTask):
                     f"LanguageModel: vocab_size={self.hparams['vocab_size']} but the data's "
                     f"vocabulary has {len(vocab)} entries"
                 )
+            self.check_data_vocabulary(self.vocabulary_state)
             self.vocabulary_state = vocab.to_state()
 
     def on_train_epoch_start(self) -> None:
@@ -377,6 +382,7 @@ class LanguageModel(RecurrentTask):
 
     # -------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
         checkpoint["lrr"] = {
             "vocabulary": self.vocabulary_state,
             "averaging": bool(getattr(self, "_averaging", False)),
@@ -387,7 +393,9 @@ class LanguageModel(RecurrentTask):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         extra = checkpoint.get("lrr", {})
+        self.check_data_vocabulary(extra.get("vocabulary"))
         self.vocabulary_state = extra.get("vocabulary")
         self._averaging = extra.get("averaging", False)
         self._val_losses = list(extra.get("val_losses", []))
