@@ -139,7 +139,7 @@ class RecurrentTask(L.LightningModule):
         trainer's data module) differs from ``held``, the :meth:`Vocabulary.to_state` of the
         model's: ids would mean other tokens. Nothing to check if either is missing."""
         if data is None:
-            data = getattr(self._trainer, "datamodule", None)
+            data = self._datamodule()
         vocab = getattr(data, "vocab", None)
         if held is None or not isinstance(vocab, Vocabulary):
             return
@@ -147,6 +147,29 @@ class RecurrentTask(L.LightningModule):
             raise ValueError(f"{type(self).__name__}: the data's vocabulary differs from the "
                              "model's (it was trained on other data or with other vocabulary "
                              "options); ids would mean other tokens")
+
+    def setup(self, stage: str) -> None:
+        """Check that every layer regularizer (``recurrent``, ``weights`` site) is held by a
+        layer: a :meth:`make_layer` override that drops its ``regularizers`` would otherwise
+        train without them, silently."""
+        held = {id(child) for name, module in self.named_modules() if module is not self
+                and not name.startswith("regularizers") for child in module.children()}
+        for reg in self.layer_regularizers():
+            if id(reg) not in held:
+                raise ValueError(f"{type(self).__name__}: {type(reg).__name__} acts inside a "
+                                 "recurrent layer, but no layer holds it: make_layer must pass "
+                                 "its regularizers to the layer (e.g. lrr.LSTM(..., "
+                                 "regularizers=regularizers))")
+
+    def _datamodule(self) -> Any:
+        return getattr(self._trainer, "datamodule", None)
+
+    def data_adopts_checkpoint(self, checkpoint: dict[str, Any]) -> bool:
+        """Whether the trainer's data module restores its own state (vocabularies included)
+        from ``checkpoint`` right after the model (Lightning does so for a data module of the
+        class that saved it), so its vocabulary need not be checked against the model's."""
+        datamodule = self._datamodule()
+        return datamodule is not None and type(datamodule).__qualname__ in checkpoint
 
     def configure_callbacks(self) -> list[L.Callback]:
         """A :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` (nan/inf steps skipped,

@@ -71,8 +71,8 @@ def read_checkpoint(source: str | os.PathLike | IO[bytes], map_location: Any = N
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL (\S+)", str(error))
         if found is None:
-            raise CheckpointError(f"{name} is not a checkpoint (not a torch.save archive): "
-                                  f"{str(error).splitlines()[0]}") from error
+            raise CheckpointError(f"{name} is not a checkpoint: neither a torch.save archive "
+                                  "nor a pickle of tensors and plain data") from error
         raise CheckpointError(
             f"{name} holds a pickled {found.group(1)}, not only tensors and plain data; it is "
             "refused because unpickling it could run code (torch.load(weights_only=True)). "

@@ -288,6 +288,7 @@ class SequenceClassifier(RecurrentTask):
     # ---------------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
         """Adopt the data module's vocabulary, class names and tokenizer options."""
+        super().setup(stage)
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None:
             self.adopt_data(datamodule)
@@ -344,5 +345,6 @@ class SequenceClassifier(RecurrentTask):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("lrr", {}).get("vocabulary")
-        self.check_data_vocabulary(state)
+        if not self.data_adopts_checkpoint(checkpoint):
+            self.check_data_vocabulary(state)
         self.vocabulary_state = state

@@ -206,6 +206,7 @@ class LanguageModel(RecurrentTask):
     # ----------------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
         """Check a loaded model's vocabulary against the data module's."""
+        super().setup(stage)
         self.check_data_vocabulary(self.vocabulary_state)
 
     def on_fit_start(self) -> None:
@@ -395,7 +396,8 @@ class LanguageModel(RecurrentTask):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         extra = checkpoint.get("lrr", {})
-        self.check_data_vocabulary(extra.get("vocabulary"))
+        if not self.data_adopts_checkpoint(checkpoint):
+            self.check_data_vocabulary(extra.get("vocabulary"))
         self.vocabulary_state = extra.get("vocabulary")
         self._averaging = extra.get("averaging", False)
         self._val_losses = list(extra.get("val_losses", []))

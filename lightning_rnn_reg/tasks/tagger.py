@@ -211,6 +211,7 @@ class SequenceTagger(RecurrentTask):
 
     def setup(self, stage: str) -> None:
         """Take the vocabularies from the trainer's data module (checking a loaded model's)."""
+        super().setup(stage)
         vocabulary = self._data_vocabulary()
         if vocabulary is not None:
             self._check_same(self.vocabulary, vocabulary)
@@ -412,5 +413,6 @@ class SequenceTagger(RecurrentTask):
         state = checkpoint.get("lrr", {}).get("vocabulary")
         if state is not None:
             vocabulary = TaggingVocabulary.from_state(state)
-            self._check_same(vocabulary, self._data_vocabulary())
+            if not self.data_adopts_checkpoint(checkpoint):
+                self._check_same(vocabulary, self._data_vocabulary())
             self.set_vocabulary(vocabulary)

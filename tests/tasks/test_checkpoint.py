@@ -247,27 +247,33 @@ def test_a_loaded_language_model_refuses_data_with_another_vocabulary(runs, tmp_
         _trainer(tmp_path, [], enable_checkpointing=False).test(model, datamodule=other)
 
 
-def test_ckpt_path_with_data_of_another_vocabulary_is_refused(runs, tmp_path):
+def test_a_loaded_classifier_refuses_data_with_another_vocabulary(runs, tmp_path):
     other = SentimentDataModule(write_tsv(tmp_path / "other", ("fine", "bad")), format="tsv",
                                 batch_size=8)
     assert other.vocab_size == runs.cls_data.vocab_size
-    model = lrr.SequenceClassifier(other.vocab_size, other.num_classes, embedding_dim=8,
-                                   hidden_size=8)
-    trainer = _trainer(tmp_path, [], enable_checkpointing=False)
+    model = lrr.SequenceClassifier.load_from_checkpoint(runs.cls_ckpt)
     with pytest.raises(ValueError, match="the data's vocabulary differs from the model's"):
-        trainer.test(model, datamodule=other, ckpt_path=runs.cls_ckpt, verbose=False)
+        _trainer(tmp_path, [], enable_checkpointing=False).test(model, datamodule=other)
 
 
-def test_tagger_ckpt_path_with_data_of_another_vocabulary_is_refused(runs, tmp_path):
+def test_a_loaded_tagger_refuses_data_with_another_vocabulary(runs, tmp_path):
     root = write_conll(tmp_path / "other")
     for name in ("train.txt", "valid.txt", "test.txt"):
         path = root / name
         path.write_text(path.read_text().replace("John", "Mary"))
     other = CoNLL2003(root, "train.txt", "valid.txt", "test.txt", char_vocab=True)
-    model = lrr.SequenceTagger(other.vocab_size, other.num_tags, embedding_dim=8,
-                               hidden_size=8, char_vocab_size=other.char_vocab_size,
-                               char_embedding_dim=4, char_hidden_size=4, use_caps=True)
-    trainer = _trainer(tmp_path, [], enable_checkpointing=False)
+    model = lrr.SequenceTagger.load_from_checkpoint(runs.tag_ckpt)
     with pytest.raises(ValueError, match="the data module's vocabularies differ from the "
                                          "model's"):
-        trainer.test(model, datamodule=other, ckpt_path=runs.tag_ckpt, verbose=False)
+        _trainer(tmp_path, [], enable_checkpointing=False).test(model, datamodule=other)
+
+
+def test_ckpt_path_makes_a_data_module_of_the_saving_class_adopt_the_vocabulary(runs, tmp_path):
+    other = SentimentDataModule(write_tsv(tmp_path / "other", ("fine", "bad")), format="tsv",
+                                batch_size=8)
+    model = lrr.SequenceClassifier(other.vocab_size, other.num_classes, embedding_dim=8,
+                                   hidden_size=8)
+    trainer = _trainer(tmp_path, [], enable_checkpointing=False)
+    with pytest.warns(UserWarning, match=r"test\.tsv: 24 of 72 tokens .* mapped to '<unk>'"):
+        trainer.test(model, datamodule=other, ckpt_path=runs.cls_ckpt, verbose=False)
+    assert other.vocab == runs.cls_data.vocab == model.vocabulary
