@@ -6,7 +6,12 @@ and the pure functions in ``lrr.functional``.
 """
 
 from lightning_rnn_reg import callbacks, functional
-from lightning_rnn_reg.callbacks import CurriculumDropout, RateSchedule, RegularizerMonitor
+from lightning_rnn_reg.callbacks import (
+    CurriculumDropout,
+    NonFiniteGuard,
+    RateSchedule,
+    RegularizerMonitor,
+)
 from lightning_rnn_reg.mode import mc_dropout, no_dropout
 from lightning_rnn_reg.regularizers import (
     ActivationRegularization,
@@ -38,6 +43,7 @@ __all__ = [
     "FraternalDropout",
     "LanguageModel",
     "LockedDropout",
+    "NonFiniteGuard",
     "RateSchedule",
     "RecurrentDropout",
     "RecurrentTask",

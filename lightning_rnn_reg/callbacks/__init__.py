@@ -1,9 +1,11 @@
 """Lightning callbacks for regularizers: ``CurriculumDropout`` (Morerio et al. 2017),
-``RateSchedule`` (any rate on any schedule) and ``RegularizerMonitor`` (rates, measured
-dropped fractions, AR/TAR/fraternal terms, hidden-state norms)."""
+``RateSchedule`` (any rate on any schedule), ``RegularizerMonitor`` (rates, measured
+dropped fractions, AR/TAR/fraternal terms, hidden-state norms) and ``NonFiniteGuard`` (nan/inf
+steps skipped and counted, no nan in a checkpoint)."""
 
 from lightning_rnn_reg.callbacks.curriculum import CurriculumDropout, curriculum_gamma
 from lightning_rnn_reg.callbacks.monitor import RegularizerMonitor
+from lightning_rnn_reg.callbacks.nonfinite import NonFiniteError, NonFiniteGuard
 from lightning_rnn_reg.callbacks.rate_schedule import RateSchedule
 from lightning_rnn_reg.callbacks.schedules import (
     SCHEDULES,
@@ -26,6 +28,8 @@ __all__ = [
     "Curriculum",
     "CurriculumDropout",
     "Linear",
+    "NonFiniteError",
+    "NonFiniteGuard",
     "RateSchedule",
     "RegularizerMonitor",
     "Schedule",

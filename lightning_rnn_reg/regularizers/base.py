@@ -21,6 +21,10 @@ SITES = ("embedding", "input", "between", "output", "recurrent", "weights", "los
 ACTIVATION_SITES = ("input", "between", "output")
 
 
+def _init_arguments(cls: type) -> list[str]:
+    return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+
 class Regularizer(nn.Module):
     """Base class of every regularizer.
 
@@ -64,7 +68,7 @@ class Regularizer(nn.Module):
         LightningCLI uses), rebuilt by :meth:`from_spec`; what checkpoints store instead of
         pickled objects."""
         cls = type(self)
-        names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        names = _init_arguments(cls)
         return {
             "class_path": f"{cls.__module__}.{cls.__qualname__}",
             "init_args": {name: getattr(self, name) for name in names},
@@ -93,7 +97,13 @@ class Regularizer(nn.Module):
             raise ValueError(f"unknown regularizer class_path {spec['class_path']!r}") from error
         if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
             raise ValueError(f"{spec['class_path']!r} is not a lightning_rnn_reg Regularizer")
-        return cls(**dict(spec.get("init_args") or {}))
+        args = dict(spec.get("init_args") or {})
+        accepted = _init_arguments(cls)
+        unknown = sorted(set(args) - set(accepted))
+        if unknown:
+            raise TypeError(f"{spec['class_path']}: unknown argument(s) {unknown}; it takes "
+                            f"{accepted}")
+        return cls(**args)
 
     def extra_repr(self) -> str:
         parts = [f"{name}={value:g}" for name, value in self.rates.items()]

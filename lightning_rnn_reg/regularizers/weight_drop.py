@@ -38,6 +38,12 @@ class WeightDrop(Regularizer):
     @records_masks
     def forward(self, weight: Tensor) -> Tensor:
         """The dropped weight (a new tensor; the parameter is untouched)."""
+        if not isinstance(weight, Tensor) or weight.dim() != 2:
+            got = (f"shape {tuple(weight.shape)}" if isinstance(weight, Tensor)
+                   else type(weight).__name__)
+            raise TypeError(f"WeightDrop acts on a hidden-to-hidden weight matrix (W_hh, 2-D); "
+                            f"got {got}. Give it to lrr.LSTM / lrr.GRU (regularizers=[...]), "
+                            "which apply it to every weight_hh_l*")
         if self.variational:
             return LF.row_weight_drop(weight, self.p, self.training)
         return LF.weight_drop(weight, self.p, self.training)

@@ -8,20 +8,24 @@ site along the flow of DESIGN.md section 1::
     fraternal)
 
 Hyperparameters store the regularizers as plain ``class_path`` specs, so a checkpoint holds
-no pickled objects and ``load_from_checkpoint`` rebuilds them.
+no pickled objects and ``load_from_checkpoint`` rebuilds them; it reads with
+``weights_only=True`` and refuses a checkpoint of another task (:mod:`.checkpoint`).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import grad_norm
 from torch import Tensor, nn
 
+from lightning_rnn_reg.callbacks.nonfinite import NonFiniteGuard
+from lightning_rnn_reg.data.vocab import Vocabulary
 from lightning_rnn_reg.regularizers import (
     ActivationRegularization,
     EmbeddingDropout,
@@ -29,6 +33,7 @@ from lightning_rnn_reg.regularizers import (
     Regularizer,
     TemporalActivationRegularization,
 )
+from lightning_rnn_reg.tasks.checkpoint import TASK_KEY, check_task, read_checkpoint, task_name
 from lightning_rnn_reg.tasks.rank_state import (
     gather_per_rank,
     get_rng_state,
@@ -127,14 +132,93 @@ class RecurrentTask(L.LightningModule):
             set_rng_state(self._rng_before_eval, self.device)
             self._rng_before_eval = None
 
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | os.PathLike | IO[bytes],
+        map_location: Any = None,
+        hparams_file: str | os.PathLike | None = None,
+        strict: bool | None = None,
+        weights_only: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``, reading plain data only
+        (``torch.load(weights_only=True)``, so an untrusted file cannot run code) and first
+        checking the file: a missing file is ``FileNotFoundError``; a corrupted or truncated
+        file, one that is not a checkpoint, one with pickled objects, or a checkpoint of
+        another task class is :class:`~lightning_rnn_reg.tasks.checkpoint.CheckpointError`.
+
+        Example::
+
+            model = lrr.LanguageModel.load_from_checkpoint("lm.ckpt", map_location="cpu")
+        """
+        if weights_only:
+            position = checkpoint_path.tell() if hasattr(checkpoint_path, "tell") else None
+            check_task(read_checkpoint(checkpoint_path, map_location="cpu"), cls,
+                       checkpoint_path)
+            if position is not None:
+                checkpoint_path.seek(position)  # type: ignore[union-attr]
+        return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict,
+                                            weights_only=weights_only, **kwargs)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Save every rank's generator state in ``checkpoint["lrr"]["rng"]`` (collective)."""
+        """Record the task class (by name) that saved the checkpoint, and every rank's mask
+        generator state in ``checkpoint["lrr"]["rng"]`` (a collective call under DDP)."""
+        checkpoint[TASK_KEY] = task_name(type(self))
         state = self._rng_before_eval or get_rng_state(self.device)
         checkpoint.setdefault("lrr", {})["rng"] = gather_per_rank(self, state)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the generator states for :meth:`on_fit_start` of a resumed fit."""
+        """Refuse a checkpoint of another task class (e.g. ``Trainer.test(ckpt_path=...)`` of
+        a tagger's checkpoint with a language model); keep the generator states for
+        :meth:`on_fit_start` of a resumed fit."""
+        check_task(checkpoint, type(self))
         self._resume_rng = checkpoint.get("lrr", {}).get("rng")
+
+    def check_data_vocabulary(self, held: dict[str, Any] | None, data: Any = None) -> None:
+        """Raise ``ValueError`` if the vocabulary (``vocab``) of ``data`` (default: the
+        trainer's data module) differs from ``held``, the :meth:`Vocabulary.to_state` of the
+        model's: ids would mean other tokens. Nothing to check if either is missing."""
+        if data is None:
+            data = self._datamodule()
+        vocab = getattr(data, "vocab", None)
+        if held is None or not isinstance(vocab, Vocabulary):
+            return
+        if Vocabulary.from_state(held) != vocab:
+            raise ValueError(f"{type(self).__name__}: the data's vocabulary differs from the "
+                             "model's (it was trained on other data or with other vocabulary "
+                             "options); ids would mean other tokens")
+
+    def setup(self, stage: str) -> None:
+        """Check that every layer regularizer (``recurrent``, ``weights`` site) is held by a
+        layer: a :meth:`make_layer` override that drops its ``regularizers`` would otherwise
+        train without them, silently."""
+        held = {id(child) for name, module in self.named_modules() if module is not self
+                and not name.startswith("regularizers") for child in module.children()}
+        for reg in self.layer_regularizers():
+            if id(reg) not in held:
+                raise ValueError(f"{type(self).__name__}: {type(reg).__name__} acts inside a "
+                                 "recurrent layer, but no layer holds it: make_layer must pass "
+                                 "its regularizers to the layer (e.g. lrr.LSTM(..., "
+                                 "regularizers=regularizers))")
+
+    def _datamodule(self) -> Any:
+        return getattr(self._trainer, "datamodule", None)
+
+    def data_adopts_checkpoint(self, checkpoint: dict[str, Any]) -> bool:
+        """Whether the trainer's data module restores its own state (vocabularies included)
+        from ``checkpoint`` right after the model (Lightning does so for a data module of the
+        class that saved it), so its vocabulary need not be checked against the model's."""
+        datamodule = self._datamodule()
+        return datamodule is not None and type(datamodule).__qualname__ in checkpoint
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """A :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` (nan/inf steps skipped,
+        training stopped after 10 in a row) unless the Trainer already has one."""
+        trainer = self._trainer
+        if trainer is not None and any(isinstance(cb, NonFiniteGuard) for cb in trainer.callbacks):
+            return []
+        return [NonFiniteGuard()]
 
     def _check_unique(self, *classes: type[Regularizer]) -> None:
         for cls in classes:

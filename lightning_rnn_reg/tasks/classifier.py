@@ -201,6 +201,7 @@ class SequenceClassifier(RecurrentTask):
             if len(vocab) != self.hparams["vocab_size"]:
                 raise ValueError(f"{name}: vocab_size={self.hparams['vocab_size']} but the "
                                  f"data's vocabulary has {len(vocab)} entries")
+            self.check_data_vocabulary(self.vocabulary_state, data)
             self.vocabulary_state = vocab.to_state()
         for key, value in (("class_names", getattr(data, "class_names", None)),
                            ("tokenizer_options", getattr(data, "tokenizer_options", None))):
@@ -287,6 +288,7 @@ class SequenceClassifier(RecurrentTask):
     # ---------------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
         """Adopt the data module's vocabulary, class names and tokenizer options."""
+        super().setup(stage)
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None:
             self.adopt_data(datamodule)
@@ -342,4 +344,7 @@ class SequenceClassifier(RecurrentTask):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        self.vocabulary_state = checkpoint.get("lrr", {}).get("vocabulary")
+        state = checkpoint.get("lrr", {}).get("vocabulary")
+        if not self.data_adopts_checkpoint(checkpoint):
+            self.check_data_vocabulary(state)
+        self.vocabulary_state = state

@@ -223,6 +223,11 @@ class LanguageModel(RecurrentTask):
         return batch[0], batch[1]
 
     # ----------------------------------------------------------------------- training
+    def setup(self, stage: str) -> None:
+        """Check a loaded model's vocabulary against the data module's."""
+        super().setup(stage)
+        self.check_data_vocabulary(self.vocabulary_state)
+
     def on_fit_start(self) -> None:
         """Resume the carried training state of a checkpoint (mid-epoch resume continues
         the streams exactly), seed or resume the masks, adopt the data's vocabulary."""
@@ -241,6 +246,7 @@ class LanguageModel(RecurrentTask):
                     f"LanguageModel: vocab_size={self.hparams['vocab_size']} but the data's "
                     f"vocabulary has {len(vocab)} entries"
                 )
+            self.check_data_vocabulary(self.vocabulary_state)
             self.vocabulary_state = vocab.to_state()
 
     def on_train_epoch_start(self) -> None:
@@ -422,6 +428,8 @@ class LanguageModel(RecurrentTask):
         super().on_load_checkpoint(checkpoint)
         extra = checkpoint.get("lrr", {})
         self._resume_train_state = extra.get("train_state")
+        if not self.data_adopts_checkpoint(checkpoint):
+            self.check_data_vocabulary(extra.get("vocabulary"))
         self.vocabulary_state = extra.get("vocabulary")
         self._averaging = extra.get("averaging", False)
         self._val_losses = list(extra.get("val_losses", []))

@@ -222,15 +222,22 @@ class SequenceTagger(RecurrentTask):
 
     def setup(self, stage: str) -> None:
         """Take the vocabularies from the trainer's data module (checking a loaded model's)."""
+        super().setup(stage)
+        vocabulary = self._data_vocabulary()
+        if vocabulary is not None:
+            self._check_same(self.vocabulary, vocabulary)
+            self.set_vocabulary(vocabulary)
+
+    def _data_vocabulary(self) -> TaggingVocabulary | None:
         datamodule = getattr(self._trainer, "datamodule", None)
         get_state = getattr(datamodule, "vocabulary_state", None)
-        if not callable(get_state):
-            return
-        vocabulary = TaggingVocabulary.from_state(get_state())
-        if self.vocabulary is not None and vocabulary != self.vocabulary:
+        return TaggingVocabulary.from_state(get_state()) if callable(get_state) else None
+
+    def _check_same(self, held: TaggingVocabulary | None, data: TaggingVocabulary | None,
+                    ) -> None:
+        if held is not None and data is not None and held != data:
             raise ValueError(f"{type(self).__name__}: the data module's vocabularies differ "
                              "from the model's (it was trained on other data or options)")
-        self.set_vocabulary(vocabulary)
 
     # ---------------------------------------------------------------- override points
     def make_layer(self, input_size: int, hidden_size: int, regularizers: list) -> nn.Module:
@@ -416,4 +423,7 @@ class SequenceTagger(RecurrentTask):
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("lrr", {}).get("vocabulary")
         if state is not None:
-            self.set_vocabulary(state)
+            vocabulary = TaggingVocabulary.from_state(state)
+            if not self.data_adopts_checkpoint(checkpoint):
+                self._check_same(vocabulary, self._data_vocabulary())
+            self.set_vocabulary(vocabulary)
