@@ -39,6 +39,7 @@ import torch
 
 import lightning_rnn_reg as lrr
 from lightning_rnn_reg.data import TemporalOrder
+from lightning_rnn_reg.report import bar_chart, markdown_table
 
 RATE = 0.5
 SCHEMES: dict[str, Callable[[], list[lrr.Regularizer]]] = {
@@ -122,65 +123,61 @@ def _run_star(args: tuple[str, int, int, Budget]) -> Result:
     return run_one(*args)
 
 
-def table(results: list[Result], budget: Budget, seeds: list[int]) -> str:
-    """Markdown: one row per scheme, test / train accuracy per length (mean over seeds)."""
+def _mean(values: list[float]) -> float | None:
+    return statistics.mean(values) if values else None
+
+
+def rows(results: list[Result]) -> tuple[list[dict[str, object]], list[str]]:
+    """One row per scheme: test / train accuracy per length, means over seeds (with the
+    standard deviation when there are several seeds)."""
     lengths = sorted({r.length for r in results})
-    head = ["scheme (p = 0.5)"] + [
-        f"{LENGTHS.get(n, n)} ({n}): {col}" for n in lengths
-        for col in ("test acc", "train acc, masks on", "train acc, eval")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    columns = ["scheme (p = 0.5)"] + [
+        f"{LENGTHS.get(n, n)} ({n}): {name}" for n in lengths for name in _COLUMNS.values()]
+    table = []
     for scheme in [s for s in SCHEMES if any(r.scheme == s for r in results)]:
-        cells = [scheme]
+        row: dict[str, object] = {"scheme (p = 0.5)": scheme}
         for n in lengths:
             runs = [r for r in results if r.scheme == scheme and r.length == n]
-            for key in ("test_acc", "train_acc_masks_on", "train_acc_eval"):
-                values = [getattr(r, key) for r in runs]
-                cells.append(_cell(values) if values else "-")
-        lines.append("| " + " | ".join(cells) + " |")
+            for key, name in _COLUMNS.items():
+                row[f"{LENGTHS.get(n, n)} ({n}): {name}"] = _cell([getattr(r, key) for r in runs])
+        table.append(row)
+    return table, columns
+
+
+_COLUMNS = {"test_acc": "test acc", "train_acc_masks_on": "train acc, masks on",
+            "train_acc_eval": "train acc, eval"}
+
+
+def table(results: list[Result], budget: Budget, seeds: list[int]) -> str:
+    """Markdown (through :func:`lightning_rnn_reg.report.markdown_table`) and the budget."""
+    body, columns = rows(results)
     seconds = sum(r.seconds for r in results)
-    lines.append("")
-    lines.append(f"LSTM 1 x {budget.hidden}, embedding {budget.embedding}, {budget.epochs} "
-                 f"epochs of {budget.train_batches} batches x {budget.batch_size}, Adam lr "
-                 f"{budget.lr}, clip 5; test set {budget.test_size}; seeds {seeds} (mean"
-                 f"{' ± sd' if len(seeds) > 1 else ''}); training time {seconds / 60:.1f} "
-                 "CPU-thread minutes in all.")
-    return "\n".join(lines)
+    return (f"{markdown_table(body, columns)}\n\nLSTM 1 x {budget.hidden}, embedding "
+            f"{budget.embedding}, {budget.epochs} epochs of {budget.train_batches} batches x "
+            f"{budget.batch_size}, Adam lr {budget.lr}, clip 5; test set {budget.test_size}; "
+            f"seeds {seeds} (mean{' ± sd' if len(seeds) > 1 else ''}); training time "
+            f"{seconds / 60:.1f} CPU-thread minutes in all.")
 
 
-def _cell(values: list[float]) -> str:
+def _cell(values: list[float]) -> str | None:
+    if not values:
+        return None
     if len(values) == 1:
         return f"{100 * values[0]:.1f}%"
     return f"{100 * statistics.mean(values):.1f}% ± {100 * statistics.stdev(values):.1f}"
 
 
-def _plot(results: list[Result], path: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (pip install 'lightning-rnn-reg[report]'): no plot")
-        return
+def plot(results: list[Result], path: str) -> dict[str, dict[str, float]]:
+    """Bar chart of mean test accuracy per scheme and length
+    (:func:`lightning_rnn_reg.report.bar_chart`); returns what was drawn."""
     lengths = sorted({r.length for r in results})
     schemes = [s for s in SCHEMES if any(r.scheme == s for r in results)]
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    width = 0.8 / len(lengths)
-    for i, n in enumerate(lengths):
-        means = [statistics.mean([r.test_acc for r in results
-                                  if r.scheme == s and r.length == n] or [0.0]) for s in schemes]
-        ax.bar([k + i * width for k in range(len(schemes))], means, width,
-               label=f"length {n}")
-    ax.axhline(0.25, color="gray", linestyle=":", label="chance")
-    ax.set_xticks([k + width * (len(lengths) - 1) / 2 for k in range(len(schemes))])
-    ax.set_xticklabels(schemes, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title("Temporal Order, LSTM 1x256, recurrent dropout 0.5")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    groups = {f"length {n}": [_mean([r.test_acc for r in results
+                                     if r.scheme == s and r.length == n]) or 0.0
+                              for s in schemes] for n in lengths}
+    return bar_chart(schemes, groups, path, value_label="test accuracy (chance 0.25)",
+                     title="Temporal Order, LSTM 1 x 256, recurrent dropout 0.5",
+                     reference=0.25)
 
 
 def main() -> None:
@@ -196,7 +193,15 @@ def main() -> None:
     parser.add_argument("--markdown", help="write the table to this file")
     parser.add_argument("--json", help="write every run's scores to this file")
     parser.add_argument("--plot", help="write a PNG bar chart of test accuracy")
+    parser.add_argument("--from-json", help="redraw the table and plot of a --json file "
+                        "(no training)")
     args = parser.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        results = [Result(**run) for run in saved["runs"]]
+        _write(results, Budget(**saved["budget"]), sorted({r.seed for r in results}), args)
+        return
     budget = (Budget(hidden=128, train_batches=60, epochs=8, test_size=2000) if args.quick
               else Budget())
     if args.epochs:
@@ -211,17 +216,23 @@ def main() -> None:
                   f"{result.test_acc:.3f}, train (masks on) {result.train_acc_masks_on:.3f}, "
                   f"train (eval) {result.train_acc_eval:.3f}, {result.seconds:.0f} s", flush=True)
             results.append(result)
-    text = table(results, budget, args.seeds)
-    print(f"\n{text}\n\nwall time {(time.perf_counter() - start) / 60:.1f} min")
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"budget": asdict(budget), "runs": [asdict(r) for r in results]}, f,
                       indent=1)
+    _write(results, budget, args.seeds, args)
+
+
+def _write(results: list[Result], budget: Budget, seeds: list[int],
+           args: argparse.Namespace) -> None:
+    text = table(results, budget, seeds)
+    print(f"\n{text}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
     if args.plot:
-        _plot(results, args.plot)
+        plot(results, args.plot)
 
 
 if __name__ == "__main__":
