@@ -32,6 +32,9 @@ median of ``--repeats`` timed ones. A configuration's time is the median over ro
 per-process medians; its ratio to bare ``nn.LSTM`` (or to its counterpart in ``ours``) is the
 median over rounds of the ratio of the two processes of the same round, with min-max over
 rounds beside it. A group whose library is not installed is skipped with a line saying so.
+Threads: ``torch.set_num_threads(--threads)`` (and ``OMP_NUM_THREADS``) in every process;
+TensorFlow gets ``--threads`` intra-op threads and one inter-op thread. Bare ``nn.LSTM`` is one
+single-layer ``nn.LSTM`` per layer (the layers of the AWD shape differ in size).
 
 Peers are installed with the ``bench`` extra, best in a separate virtualenv (see
 ``benchmarks/RESULTS.md``). Usage::
@@ -412,6 +415,7 @@ class ShapeRun:
     rounds: list[dict[str, float]] = field(default_factory=list)
     groups: dict[str, str] = field(default_factory=dict)  # configuration -> group
     skipped: dict[str, str] = field(default_factory=dict)  # group -> reason
+    versions: dict[str, dict[str, str]] = field(default_factory=dict)  # group -> versions
 
 
 def run_shape(shape: Shape, groups: Sequence[str], rounds: int, spec: dict[str, Any],
@@ -430,6 +434,7 @@ def run_shape(shape: Shape, groups: Sequence[str], rounds: int, spec: dict[str, 
                 skipped[group] = result["skipped"]
                 say(f"{group}: skipped: {result['skipped']}")
                 continue
+            run.versions[group] = result.get("versions", {})
             for name, seconds in result["median_s"].items():
                 medians[name] = seconds
                 run.groups[name] = group
@@ -482,7 +487,9 @@ def report(run: ShapeRun, summary: dict[str, dict[str, Any]], threads: int) -> s
     """Markdown for one shape: every configuration, then each peer against its counterpart."""
     rows = [[name, entry["group"], f"{entry['median_ms']:.1f}", _ratio_text(entry.get("to_bare"))]
             for name, entry in summary.items()]
-    parts = [f"### {run.shape.describe()} (CPU, {threads} threads, {len(run.rounds)} rounds)",
+    plural = "s" if threads != 1 else ""
+    parts = [f"### {run.shape.describe()} (CPU, {threads} thread{plural}, "
+             f"{len(run.rounds)} rounds)",
              "", markdown_table(["configuration", "library", "median fwd+bwd (ms)",
                                  "ratio to bare nn.LSTM (min-max)"], rows, 2)]
     pairs = [[name, entry["to_counterpart"]["reference"], _ratio_text(entry["to_counterpart"])]
@@ -490,6 +497,10 @@ def report(run: ShapeRun, summary: dict[str, dict[str, Any]], threads: int) -> s
     if pairs:
         parts += ["", markdown_table(["peer configuration", "our counterpart",
                                       "time peer / time ours (min-max)"], pairs, 2)]
+    versions = sorted({f"{name} {version}" for found in run.versions.values()
+                       for name, version in found.items()})
+    if versions:
+        parts.append("\nVersions: " + ", ".join(versions) + ".")
     parts += [f"\n{group}: skipped: {reason}" for group, reason in run.skipped.items()]
     return "\n".join(parts)
 
@@ -539,7 +550,8 @@ def main(argv: Sequence[str] | None = None, launch: Launch | None = None) -> dic
         run = run_shape(table[name], args.groups, args.rounds, spec, launch, skipped)
         summary = summarize(run)
         tables.append(report(run, summary, args.threads))
-        results[name] = {"shape": asdict(run.shape), "configurations": summary}
+        results[name] = {"shape": asdict(run.shape), "configurations": summary,
+                         "versions": run.versions}
         print(tables[-1] + "\n", flush=True)
     output = {"settings": {key: value for key, value in vars(args).items()
                            if key not in ("child", "spec")},

@@ -11,8 +11,9 @@ undropped one. What differs is only the module that computes them:
 - fastai: ``fastai.text.models.awdlstm.AWD_LSTM`` (its ``EmbeddingDropout``, ``RNNDropout``,
   ``WeightDropout``) + ``RNNDropout`` on its output + a decoder tied to its embedding (what
   fastai's ``LinearDecoder`` does). fastai's embedding carries a padding row whose gradient
-  is zeroed (``pad_token``); it gets one extra row, id ``V``, that no PTB token uses, and the
-  decoder reads the first ``V`` rows only, so every real word trains as in ours.
+  is zeroed (``pad_token``, default id 1, which is ``<eos>`` in our PTB vocabulary); it gets
+  one extra row, id ``V``, that no PTB token uses, and the decoder reads the first ``V`` rows
+  only, so every real word trains as in ours.
 
 Equal terms: for each seed both models start from the *same* weights (fastai's are copied from
 ours, and the script checks that both give the same logits in eval mode before training), see
