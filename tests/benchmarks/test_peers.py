@@ -81,3 +81,17 @@ def test_markdown_table_aligns_text_left_and_numbers_right(peers) -> None:
 
 def test_awd_shape_has_a_last_layer_of_embedding_size(peers) -> None:
     assert peers.shapes(awd_batch=10)["awd"].sizes() == [1150, 1150, 400]
+
+
+def test_our_configurations_exist_in_speed_py_and_build(peers) -> None:
+    configs = peers._our_configs()
+    assert all(build() for build in configs.values())
+    assert peers.GROUPS["fastai"].counterparts["fastai AWD_LSTM"] in configs
+
+
+def test_bare_and_our_cases_time_one_step_each_on_a_tiny_shape(peers) -> None:
+    shape = peers.Shape("tiny", 8, 12, 3, 2, 4, 30)
+    cases = {**peers._cases_bare(shape), **peers._cases_ours(shape)}
+    times = peers.time_cases(cases, repeats=2, warmup=1)
+    assert len(times) == 1 + len(peers._our_configs())
+    assert all(len(values) == 2 and min(values) > 0 for values in times.values())
