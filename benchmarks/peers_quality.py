@@ -52,7 +52,7 @@ from torch import Tensor, nn
 
 import lightning_rnn_reg as lrr
 from lightning_rnn_reg import functional as LF
-from lightning_rnn_reg.data import PennTreebank
+from lightning_rnn_reg.data import PennTreebank, TextCorpus
 from lightning_rnn_reg.data.readers import default_data_dir
 from lightning_rnn_reg.tasks.language_model import detach_state
 
@@ -178,7 +178,7 @@ def max_logit_gap(models: dict[str, nn.Module], tokens: Tensor) -> float:
     return max((logit - logits[0]).abs().max().item() for logit in logits)
 
 
-def train(model: nn.Module, data: PennTreebank, recipe: Recipe, seed: int, epochs: int,
+def train(model: nn.Module, data: TextCorpus, recipe: Recipe, seed: int, epochs: int,
           max_steps: int | None) -> dict[str, float]:
     """The shared training loop; returns steps, seconds and the mean loss of the last steps."""
     torch.manual_seed(seed)
@@ -211,7 +211,7 @@ def train(model: nn.Module, data: PennTreebank, recipe: Recipe, seed: int, epoch
 
 
 @torch.no_grad()
-def validation_perplexity(model: nn.Module, data: PennTreebank, windows: int | None) -> float:
+def validation_perplexity(model: nn.Module, data: TextCorpus, windows: int | None) -> float:
     """``exp`` of the mean next-token cross-entropy over the validation windows."""
     model.eval()
     model.reset()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lightning_rnn_reg.data import TextCorpus
+
 
 @pytest.fixture
 def quality(bench_module):
@@ -46,3 +48,19 @@ def test_fastai_copy_of_our_weights_gives_the_same_eval_logits(quality) -> None:
     models = quality.build_pair(50, recipe, seed=0, names=["ours", "fastai"])
     tokens = torch.randint(0, 50, (7, 3))
     assert quality.max_logit_gap(models, tokens) < 1e-5
+
+
+def test_without_dropout_ours_and_fastai_train_alike(quality, tmp_path) -> None:
+    pytest.importorskip("fastai.text.models.awdlstm")
+    generator = torch.Generator().manual_seed(0)
+    words = [f"w{i}" for i in torch.randint(0, 40, (3000,), generator=generator).tolist()]
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.txt").write_text(" ".join(words) + "\n")
+    data = TextCorpus(tmp_path, "train.txt", "valid.txt", "test.txt", batch_size=4,
+                              eval_batch_size=4, bptt=10, variable_bptt=True)
+    recipe = quality.Recipe(embedding=8, hidden=12, layers=3, embedding_p=0.0, input_p=0.0,
+                            between_p=0.0, output_p=0.0, weight_p=1e-9, bptt=10)
+    models = quality.build_pair(data.vocab_size, recipe, seed=0, names=["ours", "fastai"])
+    losses = [quality.train(model, data, recipe, seed=0, epochs=1, max_steps=8)
+              ["final_train_loss"] for model in models.values()]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
