@@ -38,14 +38,15 @@ def curriculum_gamma(steps: int | None = None, *, fraction: float | None = None,
         raise ValueError(f"reach must be in (0, 1), got {reach}")
     if (steps is None) == (fraction is None):
         raise ValueError("give either steps, or fraction and total_steps")
+    span: float | None = steps
     if fraction is not None:
         if total_steps is None or total_steps <= 0 or not 0.0 < fraction <= 1.0:
             raise ValueError("fraction must be in (0, 1] and total_steps a positive number, got "
                              f"fraction={fraction}, total_steps={total_steps}")
-        steps = fraction * total_steps
-    if steps is None or steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
-    return -math.log1p(-reach) / steps
+        span = fraction * total_steps
+    if span is None or span <= 0:
+        raise ValueError(f"steps must be positive, got {span}")
+    return -math.log1p(-reach) / span
 
 
 class CurriculumDropout(RateSchedule):

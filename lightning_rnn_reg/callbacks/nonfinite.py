@@ -12,7 +12,7 @@ state are not finite is never written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -145,6 +145,7 @@ class NonFiniteGuard(L.Callback):
     def _step_is_finite(self, trainer: L.Trainer, params: list[torch.nn.Parameter]) -> bool:
         checked = [] if self._loss_finite is None else [self._loss_finite]
         if getattr(trainer.precision_plugin, "scaler", None) is None:
-            checked += [p.grad for p in params]  # type: ignore[misc]
+            # the caller passes only parameters that have a gradient
+            checked += [cast(Tensor, p.grad) for p in params]
         finite = _all_finite(checked)
         return finite is None or bool(finite)

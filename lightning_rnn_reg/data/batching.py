@@ -136,7 +136,7 @@ class LengthBucketSampler(ResumableSampler, DistributedSampler):
             batches = (batches[:-1] + filler + batches[-1:]) if last_partial else batches + filler
         return batches[self.rank :: self.num_replicas]
 
-    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[int]:
         # a generator: the order is computed at the first index, after ``set_epoch``
         for batch in self._resumed(self.rank_batches()):
             yield from batch

@@ -236,7 +236,7 @@ class BPTTSampler(ResumableSampler, DistributedSampler):
         """The windows of the current epoch."""
         return bptt_windows(self.streams.num_steps, self.streams.bptt)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         # a generator: the windows are drawn at the first one, after ``set_epoch``
         yield from self._resumed(self.windows())
 

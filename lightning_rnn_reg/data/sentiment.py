@@ -20,7 +20,7 @@ import re
 import warnings
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -391,8 +391,8 @@ def read_delimited(path: str | Path, *, text_column: str = "text", label_column:
             numbers.append(number)
             yield line + "\n"
 
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(physical_lines(), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(physical_lines(), delimiter=delimiter,
+                        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
     header = next(reader, None)
     if header is None:
         raise ValueError(f"{path}: the file is empty (expected a header row)")
@@ -548,7 +548,7 @@ class SentimentDataModule(SplitDataModule):
         if data_dir is None and folder is None:
             raise ValueError(f"{name}: format={format!r} needs data_dir")
         self.data_dir = Path(data_dir if data_dir is not None
-                             else _preset_dir(None, folder, name))  # type: ignore[arg-type]
+                             else _preset_dir(None, cast(str, folder), name))  # checked above
         self.format = format
         self.files = dict(zip(("train", "valid", "test"),
                               (given or default for given, default

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
@@ -35,7 +35,7 @@ class SplitDataModule(TrainPosition, L.LightningDataModule):
     seed: int
     num_workers: int
 
-    def split_dataset(self, split: str) -> tuple[Dataset[Any], Sequence[int]]:
+    def split_dataset(self, split: str) -> tuple[Dataset[Any] | Sequence[Any], Sequence[int]]:
         """``(dataset, lengths)`` of ``split``, read and encoded once (cached)."""
         raise NotImplementedError
 
@@ -52,8 +52,9 @@ class SplitDataModule(TrainPosition, L.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader[Any]:
         dataset, lengths = self.split_dataset(split)
-        return bucket_loader(self, dataset, lengths, batch_size, shuffle=shuffle, seed=self.seed,
-                             collate_fn=self.collate, num_workers=self.num_workers)
+        return bucket_loader(self, _map_style(dataset), lengths, batch_size, shuffle=shuffle,
+                             seed=self.seed, collate_fn=self.collate,
+                             num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader[Any]:
         """Length-bucketed, shuffled batches; every rank takes the same number of steps; a
@@ -72,5 +73,12 @@ class SplitDataModule(TrainPosition, L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader[Any]:
         """The test examples in file order (no sampler: Lightning splits them under DDP)."""
-        return DataLoader(self.split_dataset("test")[0], batch_size=self.eval_batch_size,
+        return DataLoader(_map_style(self.split_dataset("test")[0]),
+                          batch_size=self.eval_batch_size,
                           collate_fn=self.collate, num_workers=self.num_workers)
+
+
+def _map_style(data: Dataset[Any] | Sequence[Any]) -> Dataset[Any]:
+    # torch's stubs want a Dataset, but a DataLoader takes any map-style dataset (one with
+    # __getitem__ and __len__), e.g. a list of encoded examples
+    return cast("Dataset[Any]", data)

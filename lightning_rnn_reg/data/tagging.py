@@ -11,7 +11,7 @@ it as plain data, so a trained tagger carries it in its checkpoint and tags raw 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -187,15 +187,17 @@ class TaggingVocabulary:
 
     def collate(self, examples: Sequence[Mapping[str, Tensor | None]]) -> TaggingBatch:
         """Pad encoded sentences (:meth:`encode`) into a :class:`TaggingBatch`."""
-        tokens, lengths = pad_sequences([e["tokens"] for e in examples], self.pad_index)
-        caps, _ = pad_sequences([e["caps"] for e in examples], 0)
+        # encode() always gives "tokens" and "caps", and "chars" with a character vocabulary
+        tokens, lengths = pad_sequences([cast(Tensor, e["tokens"]) for e in examples],
+                                        self.pad_index)
+        caps, _ = pad_sequences([cast(Tensor, e["caps"]) for e in examples], 0)
         tags = chars = None
         if all(e["tags"] is not None for e in examples):
-            tags, _ = pad_sequences([e["tags"] for e in examples], IGNORE_INDEX)
+            tags, _ = pad_sequences([cast(Tensor, e["tags"]) for e in examples], IGNORE_INDEX)
         if self.chars is not None:
-            width = max(e["chars"].shape[1] for e in examples)  # type: ignore[union-attr]
-            chars, _ = pad_sequences([F.pad(e["chars"], (0, width - e["chars"].shape[1]))
-                                      for e in examples], 0)  # type: ignore[union-attr]
+            char_ids = [cast(Tensor, e["chars"]) for e in examples]
+            width = max(c.shape[1] for c in char_ids)
+            chars, _ = pad_sequences([F.pad(c, (0, width - c.shape[1])) for c in char_ids], 0)
         return TaggingBatch(tokens, lengths, tags, chars, caps)
 
     def batch(self, sentences: Sequence[Sequence[str]]) -> TaggingBatch:

@@ -11,7 +11,7 @@ training set of 200 batches of 32 once and tests on 10,000 sequences (PAPERS.md)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -123,8 +123,11 @@ class TemporalOrder(SplitDataModule):
         name = type(self).__name__
         if length < 3:
             raise ValueError(f"{name}: length must be >= 3, got {length}")
-        first = (0, length // 3) if first is None else tuple(first)  # type: ignore[assignment]
-        second = (length // 3, 2 * length // 3) if second is None else tuple(second)  # type: ignore[assignment]
+        # re-bound, not renamed: save_hyperparameters below records these values; a given
+        # range of another length fails the unpacking check below
+        first = (0, length // 3) if first is None else cast("tuple[int, int]", tuple(first))
+        second = ((length // 3, 2 * length // 3) if second is None
+                  else cast("tuple[int, int]", tuple(second)))
         for arg, (lo, hi) in (("first", first), ("second", second)):
             if not 0 <= lo < hi <= length:
                 raise ValueError(f"{name}: {arg}=[{lo}, {hi}) must be a non-empty position "

@@ -20,6 +20,9 @@ class _MeanNLL(Metric):
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
+    # states (add_state)
+    nll_sum: Tensor
+    count: Tensor
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)

@@ -57,6 +57,10 @@ class SpanF1(Metric):
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
+    # states (add_state), per entity type
+    correct: Tensor
+    predicted: Tensor
+    gold: Tensor
 
     def __init__(self, tag_names: Sequence[str], scheme: str = INTERNAL_SCHEME,
                  **kwargs: object) -> None:

@@ -21,7 +21,7 @@ SITES = ("embedding", "input", "between", "output", "recurrent", "weights", "los
 ACTIVATION_SITES = ("input", "between", "output")
 
 
-def _init_arguments(cls: type) -> list[str]:
+def _init_arguments(cls: type[Regularizer]) -> list[str]:
     return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
 
 
@@ -47,7 +47,7 @@ class Regularizer(nn.Module):
     #: into it (``RegularizerMonitor`` sets and clears it); ``None``: no counting.
     mask_stats: MaskStats | None = None
 
-    def __setattr__(self, name: str, value: object) -> None:
+    def __setattr__(self, name: str, value: Any) -> None:
         if name in type(self).rate_names:
             value = check_rate(f"{type(self).__name__}.{name}", value, upper=self.rate_upper)
         super().__setattr__(name, value)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_rnn_reg.report.events import Run, tags_of
-from lightning_rnn_reg.report.plots import line_chart
+from lightning_rnn_reg.report.plots import Series, line_chart
 from lightning_rnn_reg.report.summary import hparam_or_none, run_labels, summary_table
 from lightning_rnn_reg.report.tables import markdown_table
 
@@ -61,8 +61,9 @@ def _curves(runs: Sequence[Run], labels: Sequence[str], metric: str, out: Path,
     figures: dict[str, dict[str, Any]] = {}
     having = [(run, label) for run, label in zip(runs, labels, strict=True)
               if metric in run.scalars]
-    axes = {"step": {label: (run.scalars[metric].steps, run.scalars[metric].values)
-                     for run, label in having}}
+    axes: dict[str, Series] = {
+        "step": {label: (run.scalars[metric].steps, run.scalars[metric].values)
+                 for run, label in having}}
     by_epoch = {label: (run.epochs(metric), run.scalars[metric].values)
                 for run, label in having if run.epochs(metric)}
     if by_epoch:

@@ -20,7 +20,8 @@ The loop runs only when a recurrent-site regularizer draws masks now (or with
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +29,18 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lightning_rnn_reg.regularizers.base import Regularizer
-from lightning_rnn_reg.regularizers.recurrent import CellDropout
+from lightning_rnn_reg.regularizers.base import ActivationDropoutBase, Regularizer
+from lightning_rnn_reg.regularizers.recurrent import CellDropout, RecurrentRegularizer
 from lightning_rnn_reg.regularizers.weight_drop import WeightDrop
 from lightning_rnn_reg.regularizers.zoneout import Zoneout
 
 PATHS = ("auto", "fused", "loop")
+
+#: One direction of one layer: ``(weight_ih, weight_hh, bias_ih, bias_hh)`` (biases ``None``
+#: without ``bias``).
+_Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
+#: What acts at the ``recurrent`` site: both kinds have ``is_identity`` and ``loop_masks``.
+_RecurrentReg = RecurrentRegularizer | Zoneout
 
 
 class _RecurrentLayer(nn.Module):
@@ -41,7 +48,7 @@ class _RecurrentLayer(nn.Module):
 
     mode: ClassVar[str] = ""
     gates: ClassVar[int] = 0
-    _kernel: ClassVar[type[nn.RNNBase]]
+    _kernel: ClassVar[type[nn.LSTM] | type[nn.GRU]]
 
     def __init__(
         self,
@@ -71,23 +78,28 @@ class _RecurrentLayer(nn.Module):
         self.batch_first = batch_first
         self.bidirectional = bidirectional
         self.num_directions = 2 if bidirectional else 1
-        factory = {"device": device, "dtype": dtype}
         self._weight_names: list[tuple[str, str, str | None, str | None]] = []
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for direction in range(self.num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
                 rows = self.gates * hidden_size
-                names = [f"weight_ih{suffix}", f"weight_hh{suffix}"]
-                for name, cols in ((names[0], layer_input), (names[1], hidden_size)):
-                    self.register_parameter(name, nn.Parameter(torch.empty(rows, cols, **factory)))
+                w_ih, w_hh = f"weight_ih{suffix}", f"weight_hh{suffix}"
+                for name, cols in ((w_ih, layer_input), (w_hh, hidden_size)):
+                    self.register_parameter(
+                        name, nn.Parameter(torch.empty(rows, cols, device=device, dtype=dtype))
+                    )
+                b_ih: str | None = None
+                b_hh: str | None = None
                 if bias:
-                    names += [f"bias_ih{suffix}", f"bias_hh{suffix}"]
-                    self.register_parameter(names[2], nn.Parameter(torch.empty(rows, **factory)))
-                    self.register_parameter(names[3], nn.Parameter(torch.empty(rows, **factory)))
-                else:
-                    names += [None, None]
-                self._weight_names.append(tuple(names))  # type: ignore[arg-type]
+                    b_ih, b_hh = f"bias_ih{suffix}", f"bias_hh{suffix}"
+                    self.register_parameter(
+                        b_ih, nn.Parameter(torch.empty(rows, device=device, dtype=dtype))
+                    )
+                    self.register_parameter(
+                        b_hh, nn.Parameter(torch.empty(rows, device=device, dtype=dtype))
+                    )
+                self._weight_names.append((w_ih, w_hh, b_ih, b_hh))
         self.reset_parameters()
         self.regularizers = nn.ModuleList(self._check_regularizers(list(regularizers), path))
         self.path = "loop" if path == "loop" or self._recurrent_regs() else "fused"
@@ -146,20 +158,29 @@ class _RecurrentLayer(nn.Module):
         """Parameter-free ``nn.LSTM`` / ``nn.GRU`` on the meta device: the entry point to the
         fused kernel. Real tensors are swapped in per call with ``functional_call``. Kept in
         a tuple so they are not submodules (no state, nothing in ``state_dict``)."""
-        kw = {"bias": self.bias, "bidirectional": self.bidirectional, "device": "meta"}
-        stack = self._kernel(self.input_size, self.hidden_size, self.num_layers, **kw)
-        first = self._kernel(self.input_size, self.hidden_size, 1, **kw)
-        rest = self._kernel(self.hidden_size * self.num_directions, self.hidden_size, 1, **kw)
+        bias, bidirectional = self.bias, self.bidirectional
+        stack = self._kernel(self.input_size, self.hidden_size, self.num_layers, bias=bias,
+                             bidirectional=bidirectional, device="meta")
+        first = self._kernel(self.input_size, self.hidden_size, 1, bias=bias,
+                             bidirectional=bidirectional, device="meta")
+        rest = self._kernel(self.hidden_size * self.num_directions, self.hidden_size, 1,
+                            bias=bias, bidirectional=bidirectional, device="meta")
         return (stack, first, rest)
 
-    def _recurrent_regs(self) -> list[Regularizer]:
-        return [reg for reg in self.regularizers if reg.site == "recurrent"]
+    def _regs(self) -> Iterable[Regularizer]:
+        # nn.ModuleList iterates as Module; it holds only what _check_regularizers accepted.
+        return cast("Iterable[Regularizer]", self.regularizers)
 
-    def _site_regs(self, site: str) -> list[Regularizer]:
-        return [reg for reg in self.regularizers if reg.site == site]
+    def _recurrent_regs(self) -> list[_RecurrentReg]:
+        # A recurrent-site regularizer is a RecurrentRegularizer or a Zoneout.
+        return [cast(_RecurrentReg, reg) for reg in self._regs() if reg.site == "recurrent"]
+
+    def _site_regs(self, site: str) -> list[ActivationDropoutBase]:
+        # Only activation dropouts act at 'input' / 'between' / 'output'.
+        return [cast(ActivationDropoutBase, reg) for reg in self._regs() if reg.site == site]
 
     def _weight_drop(self) -> WeightDrop | None:
-        for reg in self.regularizers:
+        for reg in self._regs():
             if isinstance(reg, WeightDrop):
                 return reg
         return None
@@ -302,16 +323,20 @@ class _RecurrentLayer(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------ the stack
-    def _layer_weights(self, layer: int, direction: int) -> list[Tensor | None]:
-        names = self._weight_names[layer * self.num_directions + direction]
-        weights = [getattr(self, n) if n is not None else None for n in names]
-        return weights
+    def _layer_weights(self, layer: int, direction: int) -> _Weights:
+        w_ih, w_hh, b_ih, b_hh = self._weight_names[layer * self.num_directions + direction]
+        return (
+            getattr(self, w_ih),
+            getattr(self, w_hh),
+            getattr(self, b_ih) if b_ih is not None else None,
+            getattr(self, b_hh) if b_hh is not None else None,
+        )
 
     def _run(
         self, x: Tensor, h0: Tensor, c0: Tensor | None, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         for reg in self._site_regs("input"):
-            x = reg.drop(x, False)  # type: ignore[attr-defined]
+            x = reg.drop(x, False)
         use_loop = self._uses_loop_now()
         weight_drop = self._weight_drop()
         between = self._site_regs("between")
@@ -321,11 +346,11 @@ class _RecurrentLayer(nn.Module):
         else:
             out, h_n, c_n = self._run_layers(x, h0, c0, lengths, use_loop, weight_drop, between)
         for reg in self._site_regs("output"):
-            out = reg.drop(out, False)  # type: ignore[attr-defined]
+            out = reg.drop(out, False)
         return out, h_n, c_n
 
     def _all_weights(self, weight_drop: WeightDrop | None) -> dict[str, Tensor]:
-        weights = dict(self.named_parameters(recurse=False))
+        weights: dict[str, Tensor] = dict(self.named_parameters(recurse=False))
         if weight_drop is not None and not weight_drop.is_identity():
             for names in self._weight_names:
                 weights[names[1]] = weight_drop(weights[names[1]])
@@ -339,9 +364,9 @@ class _RecurrentLayer(nn.Module):
         lengths: Tensor | None,
         use_loop: bool,
         weight_drop: WeightDrop | None,
-        between: list[Regularizer],
+        between: list[ActivationDropoutBase],
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        drop_weights = weight_drop is not None and not weight_drop.is_identity()
+        drop = weight_drop if weight_drop is not None and not weight_drop.is_identity() else None
         valid = None
         if use_loop and lengths is not None:
             steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
@@ -350,14 +375,14 @@ class _RecurrentLayer(nn.Module):
         for layer in range(self.num_layers):
             if layer > 0:
                 for reg in between:
-                    x = reg.drop(x, False)  # type: ignore[attr-defined]
+                    x = reg.drop(x, False)
             first = layer * self.num_directions
             state = slice(first, first + self.num_directions)
-            per_direction = []
+            per_direction: list[_Weights] = []
             for direction in range(self.num_directions):
                 w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer, direction)
-                if drop_weights:
-                    w_hh = weight_drop(w_hh)  # type: ignore[misc]
+                if drop is not None:
+                    w_hh = drop(w_hh)
                 per_direction.append((w_ih, w_hh, b_ih, b_hh))
             if use_loop:
                 x, h, c = self._loop_layer(x, per_direction, h0[state],
@@ -395,7 +420,7 @@ class _RecurrentLayer(nn.Module):
     def _loop_layer(
         self,
         x: Tensor,
-        per_direction: list[tuple[Tensor | None, ...]],
+        per_direction: list[_Weights],
         h0: Tensor,
         c0: Tensor | None,
         lengths: Tensor | None,
@@ -411,7 +436,7 @@ class _RecurrentLayer(nn.Module):
                 inp = _gather_time(x, reverse_index)
             masks: dict[str, Tensor] = {}
             for reg in self._recurrent_regs():
-                masks.update(reg.loop_masks(steps, batch, self.hidden_size, x))  # type: ignore
+                masks.update(reg.loop_masks(steps, batch, self.hidden_size, x))
             if valid is not None:
                 masks = _freeze_padding(masks, valid, self.mode == "LSTM")
             c0_d = c0[direction] if c0 is not None else None
@@ -430,7 +455,7 @@ class _RecurrentLayer(nn.Module):
     def _recurrence(
         self,
         x: Tensor,
-        weights: tuple[Tensor | None, ...],
+        weights: _Weights,
         h0: Tensor,
         c0: Tensor | None,
         masks: dict[str, Tensor],
@@ -490,11 +515,21 @@ class LSTM(_RecurrentLayer):
         assert c_n is not None
         return h_n, c_n
 
-    def _recurrence(self, x, weights, h0, c0, masks):  # type: ignore[no-untyped-def]
+    def _recurrence(
+        self,
+        x: Tensor,
+        weights: _Weights,
+        h0: Tensor,
+        c0: Tensor | None,
+        masks: dict[str, Tensor],
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        from lightning_rnn_reg.rnn.loop import lstm_recurrence  # imported on first use
+
+        assert c0 is not None  # LSTM._initial_state always gives c_0
         w_ih, w_hh, b_ih, b_hh = weights
-        bias = b_ih + b_hh if b_ih is not None else None
+        bias = b_ih + b_hh if b_ih is not None and b_hh is not None else None
         xw = F.linear(x, w_ih, bias)
-        return _loop().lstm_recurrence(xw, w_hh, h0, c0, **masks)
+        return lstm_recurrence(xw, w_hh, h0, c0, **masks)
 
 
 class GRU(_RecurrentLayer):
@@ -526,32 +561,35 @@ class GRU(_RecurrentLayer):
             raise ValueError("GRU: hx must be a Tensor h_0")
         return self._check_state("h_0", hx, batch, unbatched), None
 
-    def _recurrence(self, x, weights, h0, c0, masks):  # type: ignore[no-untyped-def]
+    def _recurrence(
+        self,
+        x: Tensor,
+        weights: _Weights,
+        h0: Tensor,
+        c0: Tensor | None,
+        masks: dict[str, Tensor],
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        from lightning_rnn_reg.rnn.loop import gru_recurrence  # imported on first use
+
         w_ih, w_hh, b_ih, b_hh = weights
         if "zone_c" in masks:
             raise ValueError("GRU: Zoneout(cell=...) needs a cell state; GRU has none")
         xw = F.linear(x, w_ih, b_ih)
         if b_hh is None:
             b_hh = w_hh.new_zeros(w_hh.shape[0])
-        out, h = _loop().gru_recurrence(xw, w_hh, b_hh, h0, **masks)
+        out, h = gru_recurrence(xw, w_hh, b_hh, h0, **masks)
         return out, h, None
-
-
-def _loop():  # type: ignore[no-untyped-def]
-    """The loop kernels' module, imported on first use."""
-    from lightning_rnn_reg.rnn import loop
-
-    return loop
 
 
 def _loop_keys(reg: Regularizer) -> tuple[str, ...]:
     if isinstance(reg, Zoneout):
         return ("zone_c", "zone_h")
-    return (reg.mask_key,)  # type: ignore[attr-defined]
+    # Any other recurrent-site regularizer is a RecurrentRegularizer.
+    return (cast(RecurrentRegularizer, reg).mask_key,)
 
 
-def _shell_weights(per_direction: list[tuple[Tensor | None, ...]]) -> dict[str, Tensor]:
-    weights = {}
+def _shell_weights(per_direction: list[_Weights]) -> dict[str, Tensor]:
+    weights: dict[str, Tensor] = {}
     for direction, tensors in enumerate(per_direction):
         suffix = "_l0" + ("_reverse" if direction == 1 else "")
         kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

@@ -59,10 +59,11 @@ dispatch besides its arithmetic):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, cast
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import once_differentiable
 
 __all__ = ["gru_recurrence", "lstm_recurrence"]
 
@@ -70,6 +71,27 @@ _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 _Steps = Sequence[Tensor]
+
+
+class _Ctx(Protocol):
+    """What the autograd ``ctx`` offers these functions. torch's stubs type it as
+    ``FunctionCtx``, which lacks ``saved_tensors`` / ``needs_input_grad`` and does not admit
+    ``None`` in ``save_for_backward`` (which torch accepts)."""
+
+    saved_tensors: tuple[Tensor | None, ...]
+    needs_input_grad: tuple[bool, ...]
+
+    def save_for_backward(self, *tensors: Tensor | None) -> None: ...
+
+    def set_materialize_grads(self, value: bool) -> None: ...
+
+
+# what forward saves: (w_hh, h0, out, acts, q, tanh_c, hin_buf, hm, um, cm, zc, zh)
+_LSTMSaved = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None,
+                   Tensor | None, Tensor | None, Tensor | None, Tensor | None, Tensor | None]
+# what forward saves: (w_hh, h0, out, hh, n_buf, hin_buf, hm, um, zh)
+_GRUSaved = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
+                  Tensor | None, Tensor | None]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,8 +197,8 @@ def _lstm_forward(
     c_s[0].copy_(c0)
     h_prev = h0
     for t in range(steps):
-        if hm_s is not None:
-            torch.mul(h_prev, hm_s[t], out=hin_s[t])  # type: ignore[index]
+        if hm_s is not None and hin_s is not None:  # hin_s is set exactly when hm_s is
+            torch.mul(h_prev, hm_s[t], out=hin_s[t])
         a = torch.baddbmm(xw_s[t], hin4_s[t], w_t, out=a_s[t])
         # one sigmoid for all gates: g = tanh(a_g) = 2 sigmoid(2 a_g) - 1
         g_s[t].mul_(two)
@@ -204,11 +226,11 @@ def _lstm_forward(
 
 
 def _lstm_backward(
-    ctx: FunctionCtx, grad_out: Tensor | None, grad_h: Tensor | None, grad_c: Tensor | None,
+    ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None, grad_c: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
     (w_hh, h0, out, acts, q, tanh_c, hin_buf,
-     hm, um, cm, zc, zh) = ctx.saved_tensors  # type: ignore[attr-defined]
-    need_xw, need_w, need_h0, need_c0 = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
+     hm, um, cm, zc, zh) = cast(_LSTMSaved, ctx.saved_tensors)
+    need_xw, need_w, need_h0, need_c0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 4 * hidden
     new = out.new_empty
@@ -304,13 +326,13 @@ class _LSTMRecurrence(torch.autograd.Function):
     """Autograd wrapper of the LSTM loop (see the module docstring)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: FunctionCtx, xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor,
+    def forward(
+        ctx: _Ctx, xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor,
         hm: Tensor | None, um: Tensor | None, cm: Tensor | None, zc: Tensor | None,
         zh: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)
-        save_hin = bool(ctx.needs_input_grad[1])  # type: ignore[attr-defined]
+        save_hin = bool(ctx.needs_input_grad[1])
         out, h_n, c_n, saved = _lstm_forward(xw, w_hh, h0, c0, hm, um, cm, zc, zh, True,
                                              save_hin)
         acts, q, tanh_c, hin_buf = saved
@@ -321,8 +343,8 @@ class _LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: FunctionCtx, grad_out: Tensor | None, grad_h: Tensor | None,
+    def backward(
+        ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
         grad_c: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
         return _lstm_backward(ctx, grad_out, grad_h, grad_c)
@@ -360,12 +382,14 @@ def lstm_recurrence(
     if tuple(c0.shape) != tuple(h0.shape) or c0.dtype != xw.dtype:
         raise ValueError("lstm_recurrence: c0 must match h0's shape and dtype")
     steps, batch = xw.shape[0], xw.shape[1]
-    masks = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
+    hm, um, cm, zc, zh = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
         ("h_mask", h_mask), ("update_mask", update_mask), ("cell_mask", cell_mask),
         ("zone_c", zone_c), ("zone_h", zone_h))]
     if _needs_graph(xw, w_hh, h0, c0):
-        return _LSTMRecurrence.apply(xw, w_hh, h0, c0, *masks)  # type: ignore[no-any-return]
-    out, h_n, c_n, _ = _lstm_forward(xw, w_hh, h0, c0, *masks, save=False, save_hin=False)
+        return cast("tuple[Tensor, Tensor, Tensor]",
+                    _LSTMRecurrence.apply(xw, w_hh, h0, c0, hm, um, cm, zc, zh))
+    out, h_n, c_n, _ = _lstm_forward(xw, w_hh, h0, c0, hm, um, cm, zc, zh, save=False,
+                                     save_hin=False)
     return out, h_n, c_n
 
 
@@ -407,8 +431,8 @@ def _gru_forward(
 
     h_prev = h0
     for t in range(steps):
-        if hm_s is not None:
-            torch.mul(h_prev, hm_s[t], out=hin_s[t])  # type: ignore[index]
+        if hm_s is not None and hin_s is not None:  # hin_s is set exactly when hm_s is
+            torch.mul(h_prev, hm_s[t], out=hin_s[t])
         torch.baddbmm(bias, hin3_s[t], w_t, out=hh_s[t])
         rz_s[t].add_(xwrz_s[t]).sigmoid_()
         n = torch.mul(r_s[t], hhn_s[t], out=n_s[t])
@@ -424,10 +448,10 @@ def _gru_forward(
 
 
 def _gru_backward(
-    ctx: FunctionCtx, grad_out: Tensor | None, grad_h: Tensor | None,
+    ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
-    w_hh, h0, out, hh, n_buf, hin_buf, hm, um, zh = ctx.saved_tensors  # type: ignore[attr-defined]
-    need_xw, need_w, need_b, need_h0 = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
+    w_hh, h0, out, hh, n_buf, hin_buf, hm, um, zh = cast(_GRUSaved, ctx.saved_tensors)
+    need_xw, need_w, need_b, need_h0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 3 * hidden
     new = out.new_empty
@@ -503,12 +527,12 @@ class _GRURecurrence(torch.autograd.Function):
     """Autograd wrapper of the GRU loop (see the module docstring)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: FunctionCtx, xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor,
+    def forward(
+        ctx: _Ctx, xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor,
         hm: Tensor | None, um: Tensor | None, zh: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         ctx.set_materialize_grads(False)
-        save_hin = bool(ctx.needs_input_grad[1])  # type: ignore[attr-defined]
+        save_hin = bool(ctx.needs_input_grad[1])
         out, h_n, saved = _gru_forward(xw, w_hh, b_hh, h0, hm, um, zh, True, save_hin)
         hh, n_buf, hin_buf = saved
         if not save_hin:
@@ -518,8 +542,8 @@ class _GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: FunctionCtx, grad_out: Tensor | None, grad_h: Tensor | None,
+    def backward(
+        ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
         return _gru_backward(ctx, grad_out, grad_h)
 
@@ -553,9 +577,9 @@ def gru_recurrence(
     if tuple(b_hh.shape) != (3 * hidden,) or b_hh.dtype != xw.dtype:
         raise ValueError(f"gru_recurrence: b_hh must be (3H,) = ({3 * hidden},) of xw's dtype")
     steps, batch = xw.shape[0], xw.shape[1]
-    masks = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
+    hm, um, zh = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
         ("h_mask", h_mask), ("update_mask", update_mask), ("zone_h", zone_h))]
     if _needs_graph(xw, w_hh, b_hh, h0):
-        return _GRURecurrence.apply(xw, w_hh, b_hh, h0, *masks)  # type: ignore[no-any-return]
-    out, h_n, _ = _gru_forward(xw, w_hh, b_hh, h0, *masks, save=False, save_hin=False)
+        return cast("tuple[Tensor, Tensor]", _GRURecurrence.apply(xw, w_hh, b_hh, h0, hm, um, zh))
+    out, h_n, _ = _gru_forward(xw, w_hh, b_hh, h0, hm, um, zh, save=False, save_hin=False)
     return out, h_n

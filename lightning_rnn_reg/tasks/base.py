@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from types import FrameType
+from typing import IO, Any, cast
 
 import lightning as L
 import torch
@@ -33,6 +34,7 @@ from lightning_rnn_reg.regularizers import (
     Regularizer,
     TemporalActivationRegularization,
 )
+from lightning_rnn_reg.regularizers.base import ActivationDropoutBase
 from lightning_rnn_reg.tasks.checkpoint import TASK_KEY, check_task, read_checkpoint, task_name
 from lightning_rnn_reg.tasks.rank_state import (
     gather_per_rank,
@@ -77,9 +79,14 @@ class RecurrentTask(L.LightningModule):
         and without data sizes this class does not take (the CLI links every name of
         :data:`LINKED_SIZES`; a model without such an argument gets ``None``, which must not
         reach the checkpoint, or re-loading it through the CLI fails)."""
-        self.save_hyperparameters(ignore=["regularizers"], frame=inspect.currentframe().f_back)
+        # CPython always has frames (currentframe() is None only on other implementations)
+        self.save_hyperparameters(ignore=["regularizers"],
+                                  frame=cast(FrameType, inspect.currentframe()).f_back)
         accepted = inspect.signature(type(self).__init__).parameters
-        for hparams in (self._hparams, self._hparams_initial):
+        # save_hyperparameters sets _hparams_initial (an AttributeDict); Lightning does not
+        # declare it, so it would type as nn.Module.__getattr__'s Tensor | Module
+        initial = cast("MutableMapping[str, Any]", self._hparams_initial)
+        for hparams in (self._hparams, initial):
             for name in LINKED_SIZES:
                 if name not in accepted:
                     hparams.pop(name, None)
@@ -156,10 +163,13 @@ class RecurrentTask(L.LightningModule):
             position = checkpoint_path.tell() if hasattr(checkpoint_path, "tell") else None
             check_task(read_checkpoint(checkpoint_path, map_location="cpu"), cls,
                        checkpoint_path)
-            if position is not None:
-                checkpoint_path.seek(position)  # type: ignore[union-attr]
-        return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict,
-                                            weights_only=weights_only, **kwargs)
+            if position is not None:  # it has tell(): a file object
+                cast(IO[bytes], checkpoint_path).seek(position)
+        # Lightning annotates paths as str | Path, but takes any os.PathLike (it opens them
+        # with fsspec / torch.load)
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location, hparams_file,  # type: ignore[arg-type]
+            strict, weights_only=weights_only, **kwargs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Record the task class (by name) that saved the checkpoint, and every rank's mask
@@ -216,27 +226,33 @@ class RecurrentTask(L.LightningModule):
         """A :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` (nan/inf steps skipped,
         training stopped after 10 in a row) unless the Trainer already has one."""
         trainer = self._trainer
-        if trainer is not None and any(isinstance(cb, NonFiniteGuard) for cb in trainer.callbacks):
+        # Trainer.callbacks is set at run time (CallbackConnector), not declared
+        callbacks = trainer.callbacks if trainer is not None else []  # type: ignore[attr-defined]
+        if trainer is not None and any(isinstance(cb, NonFiniteGuard) for cb in callbacks):
             return []
         return [NonFiniteGuard()]
 
+    def _regs(self) -> Iterable[Regularizer]:
+        # nn.ModuleList iterates as Module; it holds only Regularizer.from_spec results.
+        return cast("Iterable[Regularizer]", self.regularizers)
+
     def _check_unique(self, *classes: type[Regularizer]) -> None:
         for cls in classes:
-            if sum(isinstance(reg, cls) for reg in self.regularizers) > 1:
+            if sum(isinstance(reg, cls) for reg in self._regs()) > 1:
                 raise ValueError(f"{type(self).__name__}: give at most one {cls.__name__}")
 
     def regularizer_specs(self) -> list[dict[str, Any]]:
         """The regularizers as plain data (stored in the hyperparameters)."""
-        return [reg.spec() for reg in self.regularizers]
+        return [reg.spec() for reg in self._regs()]
 
     def _find(self, cls: type[Regularizer]) -> Any:
-        for reg in self.regularizers:
+        for reg in self._regs():
             if isinstance(reg, cls):
                 return reg
         return None
 
     def _at(self, site: str) -> list[Regularizer]:
-        return [reg for reg in self.regularizers if reg.site == site]
+        return [reg for reg in self._regs() if reg.site == site]
 
     @property
     def embedding_dropout(self) -> EmbeddingDropout | None:
@@ -265,7 +281,8 @@ class RecurrentTask(L.LightningModule):
 
     def _drop(self, site: str, x: Tensor, batch_first: bool) -> Tensor:
         for reg in self._at(site):
-            x = reg.drop(x, batch_first)  # type: ignore[attr-defined]
+            # only activation dropouts act at 'input' / 'between' / 'output'
+            x = cast(ActivationDropoutBase, reg).drop(x, batch_first)
         return x
 
     def drop_input(self, x: Tensor, batch_first: bool = False) -> Tensor:
@@ -279,7 +296,7 @@ class RecurrentTask(L.LightningModule):
 
     def log_regularizer_rates(self) -> None:
         """Log every regularizer's current rates as ``reg/<index>_<Class>/<rate>``."""
-        for index, reg in enumerate(self.regularizers):
+        for index, reg in enumerate(self._regs()):
             for name, value in reg.rates.items():
                 self.log(f"reg/{index}_{type(reg).__name__}/{name}", value, on_step=True,
                          on_epoch=False)

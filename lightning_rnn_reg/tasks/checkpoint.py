@@ -63,7 +63,7 @@ def read_checkpoint(source: str | os.PathLike | IO[bytes], map_location: Any = N
     """
     name = _describe(source)
     is_path = isinstance(source, (str, os.PathLike))
-    if is_path and not Path(source).is_file():
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise FileNotFoundError(f"no checkpoint file at {name}")
     try:  # a torch.save zip archive is memory-mapped: tensors are read only where used
         mmap = is_path and zipfile.is_zipfile(source)

@@ -10,11 +10,12 @@ the valid steps of the last layer's output.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 from lightning_rnn_reg.data.batching import pad_sequences
 from lightning_rnn_reg.data.tokenizer import tokenize
@@ -96,9 +97,9 @@ class SequenceClassifier(RecurrentTask):
                 raise ValueError(f"{name}: {arg} must be >= 1, got {value}")
         if num_classes < 2:
             raise ValueError(f"{name}: num_classes must be >= 2, got {num_classes}")
-        for arg, value, choices in (("cell", cell, CELLS), ("pooling", pooling, POOLINGS)):
-            if value not in choices:
-                raise ValueError(f"{name}: {arg} must be one of {choices}, got {value!r}")
+        for arg, option, choices in (("cell", cell, CELLS), ("pooling", pooling, POOLINGS)):
+            if option not in choices:
+                raise ValueError(f"{name}: {arg} must be one of {choices}, got {option!r}")
         if self._at("between") and num_layers < 2:
             raise ValueError(f"{name}: a regularizer at 'between' needs num_layers >= 2")
         for reg in self.regularizers:
@@ -174,7 +175,7 @@ class SequenceClassifier(RecurrentTask):
             terms["ar"] = self.activation_regularization(dropped)
         if self.temporal_activation_regularization is not None:
             terms["tar"] = self.temporal_activation_regularization(raw, mask)
-        return sum(terms.values()), terms, logits  # type: ignore[return-value]
+        return cast(Tensor, sum(terms.values())), terms, logits  # never empty: 'ce' is in it
 
     # ------------------------------------------------------------ classes and vocabulary
     @property
@@ -276,7 +277,7 @@ class SequenceClassifier(RecurrentTask):
         nn.init.zeros_(self.classifier.bias)
 
     @staticmethod
-    def _unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor]:
+    def _unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """A :class:`~lightning_rnn_reg.data.sentiment.ClassificationBatch`, a dict with those
         keys, or a ``(tokens, lengths, labels)`` / ``(tokens, lengths)`` sequence."""
         if isinstance(batch, dict):
@@ -294,7 +295,8 @@ class SequenceClassifier(RecurrentTask):
             self.adopt_data(datamodule)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        tokens, lengths, labels = self._unpack(batch)
+        tokens, lengths, given = self._unpack(batch)
+        labels = cast(Tensor, given)  # training batches carry labels
         loss, terms, logits = self.compute_loss(tokens, lengths, labels)
         size = labels.numel()
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
@@ -307,13 +309,16 @@ class SequenceClassifier(RecurrentTask):
         return loss
 
     def _eval_step(self, batch: Any, split: str) -> Tensor:
-        tokens, lengths, labels = self._unpack(batch)
+        tokens, lengths, given = self._unpack(batch)
+        labels = cast(Tensor, given)  # evaluation batches carry labels
         logits = self(tokens, lengths)
         loss = F.cross_entropy(logits.float(), labels, reduction="sum")
-        metrics = self.metrics[split]
-        metrics["loss"].update(loss, labels.numel())
+        # self.metrics: split -> ModuleDict of torchmetrics Metrics (ModuleDict types as Module)
+        metrics = cast(nn.ModuleDict, self.metrics[split])
+        cast(Metric, metrics["loss"]).update(loss, labels.numel())
         predictions = logits.argmax(-1)
-        for key, metric in metrics.items():
+        for key, module in metrics.items():
+            metric = cast(Metric, module)
             if key != "loss":
                 metric.update(predictions, labels)
             self.log(f"{split}/{key}", metric, prog_bar=split == "val" and key == "acc")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -193,8 +193,8 @@ class LanguageModel(RecurrentTask):
             terms["ar"] = self.activation_regularization(dropped)
         if self.temporal_activation_regularization is not None:
             terms["tar"] = self.temporal_activation_regularization(raw)
-        loss = sum(terms.values())
-        return loss, terms, new_state  # type: ignore[return-value]
+        loss = cast(Tensor, sum(terms.values()))  # never empty: 'ce' is in it
+        return loss, terms, new_state
 
     # ------------------------------------------------------------------------ helpers
     def _init_weights(self, init_range: float | None) -> None:
@@ -292,7 +292,7 @@ class LanguageModel(RecurrentTask):
                     probs = p if probs is None else probs + p
                     if sample == 0:
                         new_state = sample_state
-            log_probs = (probs / samples).clamp_min(1e-30).log()  # type: ignore[operator]
+            log_probs = (probs / samples).clamp_min(1e-30).log()
             nll = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), targets.reshape(-1),
                              reduction="sum")
         else:
@@ -336,9 +336,14 @@ class LanguageModel(RecurrentTask):
         return torch.optim.ASGD(self.parameters(), lr=hp["lr"], t0=0, lambd=0.0,
                                 weight_decay=hp["weight_decay"])
 
-    def _base_lr(self) -> float:
+    def _torch_optimizer(self) -> torch.optim.Optimizer:
+        """The torch optimizer (unwrapped from its ``LightningOptimizer``); this task has
+        exactly one."""
         optimizer = self.optimizers()
-        optimizer = getattr(optimizer, "optimizer", optimizer)
+        return cast(torch.optim.Optimizer, getattr(optimizer, "optimizer", optimizer))
+
+    def _base_lr(self) -> float:
+        optimizer = self._torch_optimizer()
         return float(getattr(self, "_window_base_lr", None) or optimizer.param_groups[0]["lr"])
 
     def _scale_lr_for_window(self, length: int) -> None:
@@ -346,8 +351,7 @@ class LanguageModel(RecurrentTask):
         bptt = self.hparams["bptt"]
         if not bptt:
             return
-        optimizer = self.optimizers()
-        optimizer = getattr(optimizer, "optimizer", optimizer)
+        optimizer = self._torch_optimizer()
         base = getattr(self, "_window_base_lr", None)
         if base is None:
             base = optimizer.param_groups[0]["lr"]
@@ -358,8 +362,7 @@ class LanguageModel(RecurrentTask):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         base = getattr(self, "_window_base_lr", None)
         if base is not None:
-            optimizer = self.optimizers()
-            optimizer = getattr(optimizer, "optimizer", optimizer)
+            optimizer = self._torch_optimizer()
             for group in optimizer.param_groups:
                 group["lr"] = base
             self._window_base_lr = None
@@ -369,10 +372,10 @@ class LanguageModel(RecurrentTask):
         if (self.trainer.sanity_checking or self.trainer.state.fn != "fit"
                 or self.hparams["optimizer"] != "nt_asgd"):
             return  # the non-monotone trigger watches the validations of fit only
-        loss = self.trainer.callback_metrics.get("val/loss")
-        if loss is None:
+        logged = self.trainer.callback_metrics.get("val/loss")
+        if logged is None:
             return
-        loss = float(loss)
+        loss = float(logged)
         nonmono = self.hparams["nonmono"]
         history = self._val_losses
         if (not getattr(self, "_averaging", False) and len(history) > nonmono

@@ -15,7 +15,7 @@ Gradient clipping by global norm is the Trainer's ``gradient_clip_val``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -60,7 +60,8 @@ def with_schedule(optimizer: torch.optim.Optimizer, lr_schedule: str, lr_decay: 
                 "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
     if lr_schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=mode, factor=1.0 / lr_decay, patience=0)
+            optimizer, mode=cast(Literal["min", "max"], mode), factor=1.0 / lr_decay,
+            patience=0)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": monitor,
                                  "interval": "epoch"}}

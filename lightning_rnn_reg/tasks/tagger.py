@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +134,11 @@ class SequenceTagger(RecurrentTask):
                                use_caps=True, regularizers=[lrr.LockedDropout(0.5)])
         scores = model(batch.tokens, batch.lengths, batch.chars, batch.caps)  # (B, T, 17)
     """
+
+    # IOBES constraints for Viterbi decoding: buffers registered by set_vocabulary
+    start_allowed: Tensor
+    transitions_allowed: Tensor
+    end_allowed: Tensor
 
     def __init__(
         self,
@@ -293,9 +298,10 @@ class SequenceTagger(RecurrentTask):
             terms["ar"] = self.activation_regularization(dropped, mask)
         tar = self.temporal_activation_regularization
         if tar is not None:
+            assert isinstance(mask, Tensor)  # the batch has tags (_ce above raises without)
             terms["tar"] = (tar(raw, mask) if tar.batch_first
                             else tar(raw.transpose(0, 1), mask.t()))
-        return sum(terms.values()), terms  # type: ignore[return-value]
+        return cast(Tensor, sum(terms.values())), terms  # never empty: 'ce' is in it
 
     @staticmethod
     def _ce(scores: Tensor, tags: Tensor | None, reduction: str = "mean") -> Tensor:
@@ -347,7 +353,7 @@ class SequenceTagger(RecurrentTask):
 
     def _predict(self, batch: TaggingBatch, scheme: str | None) -> list[list[str]]:
         vocabulary = self._require_vocabulary()
-        batch = TaggingBatch(*(t.to(self.device) if t is not None else None for t in batch))
+        batch = TaggingBatch._make(t.to(self.device) if t is not None else None for t in batch)
         ids = self.decode(self(batch.tokens, batch.lengths, batch.chars, batch.caps),
                           batch.lengths)
         return [vocabulary.decode_tags(row[:length], scheme)
@@ -370,6 +376,7 @@ class SequenceTagger(RecurrentTask):
         scores = self(batch.tokens, batch.lengths, batch.chars, batch.caps)
         count = int(batch.lengths.sum())
         nll = self._ce(scores, batch.tags, reduction="sum")
+        assert batch.tags is not None  # _ce raises without tags
         self.log(f"{split}/loss", nll / count, sync_dist=True, batch_size=count)
         metric = self.val_f1 if split == "val" else self.test_f1
         metric.update(self.decode(scores, batch.lengths), batch.tags, batch.lengths)
