@@ -42,6 +42,7 @@ Peers are installed with the ``bench`` extra, best in a separate virtualenv (see
     python benchmarks/peers.py                              # all shapes and groups
     python benchmarks/peers.py --quick                      # smoke test: small shape, few repeats
     python benchmarks/peers.py --shapes awd --rounds 5 --markdown peers.md --json peers.json
+    python benchmarks/peers.py --from-json peers.json --markdown peers.md --plot peers.png
 """
 
 from __future__ import annotations
@@ -484,7 +485,8 @@ def _ratio_text(ratio: dict[str, float] | None) -> str:
 
 
 def report(run: ShapeRun, summary: dict[str, dict[str, Any]], threads: int) -> str:
-    """Markdown for one shape: every configuration, then each peer against its counterpart."""
+    """Markdown for one shape: every configuration, then each peer against its counterpart.
+    ``run`` gives the shape, the number of rounds, the versions and the skip lines."""
     rows = [[name, entry["group"], f"{entry['median_ms']:.1f}", _ratio_text(entry.get("to_bare"))]
             for name, entry in summary.items()]
     plural = "s" if threads != 1 else ""
@@ -503,6 +505,42 @@ def report(run: ShapeRun, summary: dict[str, dict[str, Any]], threads: int) -> s
         parts.append("\nVersions: " + ", ".join(versions) + ".")
     parts += [f"\n{group}: skipped: {reason}" for group, reason in run.skipped.items()]
     return "\n".join(parts)
+
+
+def plot(results: dict[str, dict[str, Any]], path: str, threads: int) -> dict[str, Any]:
+    """Bar chart of every configuration's ratio to bare ``nn.LSTM``, one bar per shape
+    (through :func:`lightning_rnn_reg.report.bar_chart`, as speed.py and memory.py); a
+    configuration missing from a shape (its library skipped) has no bar there. Returns
+    what was drawn."""
+    from lightning_rnn_reg.report import bar_chart
+
+    names: list[str] = []
+    for found in results.values():
+        names += [name for name in found["configurations"] if name not in names]
+    groups = {}
+    for shape_name, found in results.items():
+        shape = Shape(**found["shape"])
+        label = f"{shape_name} ({' x '.join(str(n) for n in shape.sizes())})"
+        configurations = found["configurations"]
+        groups[label] = [configurations[name]["to_bare"]["median"]
+                         if "to_bare" in configurations.get(name, {}) else float("nan")
+                         for name in names]
+    return bar_chart(names, groups, path, reference=1.0,
+                     value_label="forward+backward time / bare nn.LSTM",
+                     title=f"Peers, CPU {threads} threads")
+
+
+def from_json(path: str) -> tuple[list[str], dict[str, Any]]:
+    """The markdown tables of a ``--json`` file, rebuilt without timing anything."""
+    saved = json.loads(Path(path).read_text())
+    tables = []
+    for found in saved["shapes"].values():
+        configurations = found["configurations"]
+        rounds = max((len(entry["round_ms"]) for entry in configurations.values()), default=0)
+        run = ShapeRun(Shape(**found["shape"]), rounds=[{}] * rounds,
+                       skipped=saved.get("skipped", {}), versions=found.get("versions", {}))
+        tables.append(report(run, configurations, saved["settings"]["threads"]))
+    return tables, saved
 
 
 # ------------------------------------------------------------------------------- main
@@ -525,6 +563,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="smoke test: small shape, 2 rounds of 3 repeats after 1 warm-up")
     parser.add_argument("--markdown", help="also write the tables to this file")
     parser.add_argument("--json", help="also write every measurement to this JSON file")
+    parser.add_argument("--plot", help="also draw the ratios to bare nn.LSTM as a PNG bar chart "
+                        "(needs matplotlib: the report extra)")
+    parser.add_argument("--from-json", help="rebuild the tables (and --plot) of a --json file "
+                        "without timing anything")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -541,6 +583,14 @@ def main(argv: Sequence[str] | None = None, launch: Launch | None = None) -> dic
     if args.child:
         print(json.dumps(child(args.child, json.loads(args.spec))), flush=True)
         return {}
+    if args.from_json:
+        tables, saved = from_json(args.from_json)
+        print("\n\n".join(tables), flush=True)
+        if args.markdown:
+            Path(args.markdown).write_text("\n\n".join(tables) + "\n")
+        if args.plot:
+            plot(saved["shapes"], args.plot, saved["settings"]["threads"])
+        return saved
     launch = launch or launch_process(args.python, args.timeout)
     spec = {"threads": args.threads, "repeats": args.repeats, "warmup": args.warmup}
     table = shapes(args.awd_batch)
@@ -560,6 +610,8 @@ def main(argv: Sequence[str] | None = None, launch: Launch | None = None) -> dic
         Path(args.markdown).write_text("\n\n".join(tables) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps(output, indent=2) + "\n")
+    if args.plot:
+        plot(results, args.plot, args.threads)
     return output
 
 

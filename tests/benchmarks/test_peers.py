@@ -95,3 +95,20 @@ def test_bare_and_our_cases_time_one_step_each_on_a_tiny_shape(peers) -> None:
     times = peers.time_cases(cases, repeats=2, warmup=1)
     assert len(times) == 1 + len(peers._our_configs())
     assert all(len(values) == 2 and min(values) > 0 for values in times.values())
+
+
+def test_from_json_rebuilds_the_tables_and_the_chart_draws_the_ratios(peers, tmp_path: Path
+                                                                      ) -> None:
+    pytest.importorskip("matplotlib")
+    markdown, data = tmp_path / "peers.md", tmp_path / "peers.json"
+    peers.main(["--quick", "--markdown", str(markdown), "--json", str(data)],
+               launch=_fake_launch(peers, []))
+    again, chart = tmp_path / "again.md", tmp_path / "peers.png"
+    saved = peers.main(["--from-json", str(data), "--markdown", str(again), "--plot", str(chart)],
+                       launch=lambda group, spec: pytest.fail("--from-json must not time"))
+    assert again.read_text() == markdown.read_text()
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    drawn = peers.plot(saved["shapes"], str(tmp_path / "redrawn.png"), 2)
+    (series,) = drawn.values()
+    assert series[peers.BARE] == pytest.approx(1.0)
+    assert series[peers.AWD_SET] == pytest.approx(1.05)
