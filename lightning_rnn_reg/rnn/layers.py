@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +166,16 @@ class _RecurrentLayer(nn.Module):
         rest = self._kernel(self.hidden_size * self.num_directions, self.hidden_size, 1,
                             bias=bias, bidirectional=bidirectional, device="meta")
         return (stack, first, rest)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The meta-device shells hold no state and are rebuilt on unpickling: older torch
+        # (2.4) cannot share meta storages with a spawned process (ddp_spawn pickles the
+        # model), and a shell is cheaper to rebuild than to carry.
+        return {key: value for key, value in self.__dict__.items() if key != "_shells"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._shells = self._make_shells()
 
     def _regs(self) -> Iterable[Regularizer]:
         # nn.ModuleList iterates as Module; it holds only what _check_regularizers accepted.

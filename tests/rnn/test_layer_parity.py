@@ -142,3 +142,23 @@ def test_float64_loop_matches_torch_tightly():
     ref.double()
     x = torch.randn(STEPS, BATCH, INPUT, dtype=torch.float64)
     torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer_class", [lrr.LSTM, lrr.GRU])
+def test_layer_pickles_for_spawned_processes_and_deep_copies(layer_class) -> None:
+    """ddp_spawn pickles the model with torch's ForkingPickler; the fused kernel's
+    meta-device shells are not carried (torch 2.4 cannot share a meta storage) but rebuilt,
+    and the copy computes exactly what the original does."""
+    import copy
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing  # registers torch's reductions with ForkingPickler
+
+    layer = layer_class(4, 5, 2, regularizers=[lrr.WeightDrop(0.5)]).eval()
+    x = torch.randn(3, 2, 4)
+    expected = layer(x)[0]
+    for twin in (pickle.loads(ForkingPickler.dumps(layer)), copy.deepcopy(layer)):
+        assert "_shells" in vars(twin)
+        assert all(p.device.type == "meta" for shell in twin._shells for p in shell.parameters())
+        assert torch.equal(twin.eval()(x)[0], expected)
