@@ -20,6 +20,7 @@ The loop runs only when a recurrent-site regularizer draws masks now (or with
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any, ClassVar, cast
 
@@ -30,6 +31,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from lightning_rnn_reg.regularizers.base import ActivationDropoutBase, Regularizer
+from lightning_rnn_reg.regularizers.dropout import Dropout
 from lightning_rnn_reg.regularizers.recurrent import CellDropout, RecurrentRegularizer
 from lightning_rnn_reg.regularizers.weight_drop import WeightDrop
 from lightning_rnn_reg.regularizers.zoneout import Zoneout
@@ -50,25 +52,31 @@ class _RecurrentLayer(nn.Module):
     gates: ClassVar[int] = 0
     _kernel: ClassVar[type[nn.LSTM] | type[nn.GRU]]
 
-    def __init__(
+    def _setup(
         self,
         input_size: int,
         hidden_size: int,
-        num_layers: int = 1,
-        *,
-        bias: bool = True,
-        batch_first: bool = False,
-        bidirectional: bool = False,
-        regularizers: list[Regularizer] | tuple[Regularizer, ...] = (),
-        path: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        num_layers: int,
+        bias: bool,
+        batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        proj_size: int,
+        regularizers: Iterable[Regularizer],
+        path: str,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
     ) -> None:
-        super().__init__()
+        """The constructor body shared by :class:`LSTM` and :class:`GRU`."""
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{self.mode}: {name} must be a positive int, got {value!r}")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"{self.mode}: proj_size must be an int >= 0, got {proj_size!r}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{self.mode}: proj_size must be smaller than hidden_size "
+                             f"({hidden_size}), got {proj_size}")
         if path not in PATHS:
             raise ValueError(f"{self.mode}: path must be one of {PATHS}, got {path!r}")
         self.input_size = input_size
@@ -76,35 +84,63 @@ class _RecurrentLayer(nn.Module):
         self.num_layers = num_layers
         self.bias = bias
         self.batch_first = batch_first
+        self.dropout = self._check_dropout(dropout, num_layers)
         self.bidirectional = bidirectional
+        self.proj_size = proj_size
         self.num_directions = 2 if bidirectional else 1
-        self._weight_names: list[tuple[str, str, str | None, str | None]] = []
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
-            for direction in range(self.num_directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                rows = self.gates * hidden_size
-                w_ih, w_hh = f"weight_ih{suffix}", f"weight_hh{suffix}"
-                for name, cols in ((w_ih, layer_input), (w_hh, hidden_size)):
-                    self.register_parameter(
-                        name, nn.Parameter(torch.empty(rows, cols, device=device, dtype=dtype))
-                    )
-                b_ih: str | None = None
-                b_hh: str | None = None
-                if bias:
-                    b_ih, b_hh = f"bias_ih{suffix}", f"bias_hh{suffix}"
-                    self.register_parameter(
-                        b_ih, nn.Parameter(torch.empty(rows, device=device, dtype=dtype))
-                    )
-                    self.register_parameter(
-                        b_hh, nn.Parameter(torch.empty(rows, device=device, dtype=dtype))
-                    )
-                self._weight_names.append((w_ih, w_hh, b_ih, b_hh))
+        self._register_weights(device, dtype)
         self.reset_parameters()
-        self.regularizers = nn.ModuleList(self._check_regularizers(list(regularizers), path))
+        regs = list(regularizers)
+        if self.dropout > 0.0 and num_layers > 1:
+            regs.insert(0, Dropout(self.dropout, at="between"))
+        self.regularizers = nn.ModuleList(self._check_regularizers(regs, path))
         self.path = "loop" if path == "loop" or self._recurrent_regs() else "fused"
         self._forced_loop = path == "loop"
         self._shells = self._make_shells()
+
+    def _check_dropout(self, dropout: float, num_layers: int) -> float:
+        """``dropout=p`` as in ``nn.LSTM``: per-step dropout on every layer's output but the
+        last, i.e. ``Dropout(p, at="between")`` (Zaremba 2014)."""
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{self.mode}: dropout must be a number in [0, 1), got {dropout!r}")
+        if dropout > 0.0 and num_layers == 1:
+            warnings.warn(
+                f"{self.mode}: dropout={dropout} acts between recurrent layers (as in nn.LSTM), "
+                "so with num_layers=1 it does nothing; use LockedDropout(at='output') or "
+                "Dropout(at='output') to drop the layer's output",
+                UserWarning, stacklevel=3)
+        return float(dropout)
+
+    def _register_weights(
+        self, device: torch.device | str | None, dtype: torch.dtype | None
+    ) -> None:
+        """Parameters with ``nn.LSTM``'s names, shapes and order (``weight_ih_l0``, ...)."""
+        self._weight_names: list[tuple[str, str, str | None, str | None, str | None]] = []
+        rows = self.gates * self.hidden_size
+        out_size = self.proj_size or self.hidden_size
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else out_size * self.num_directions
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                shapes: dict[str, tuple[int, ...]] = {
+                    f"weight_ih{suffix}": (rows, layer_input),
+                    f"weight_hh{suffix}": (rows, out_size),
+                }
+                if self.bias:
+                    shapes[f"bias_ih{suffix}"] = (rows,)
+                    shapes[f"bias_hh{suffix}"] = (rows,)
+                if self.proj_size:
+                    shapes[f"weight_hr{suffix}"] = (self.proj_size, self.hidden_size)
+                for name, shape in shapes.items():
+                    self.register_parameter(
+                        name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
+                self._weight_names.append((
+                    f"weight_ih{suffix}", f"weight_hh{suffix}",
+                    f"bias_ih{suffix}" if self.bias else None,
+                    f"bias_hh{suffix}" if self.bias else None,
+                    f"weight_hr{suffix}" if self.proj_size else None,
+                ))
 
     # ----------------------------------------------------------------------------- set-up
     def reset_parameters(self) -> None:
@@ -114,8 +150,32 @@ class _RecurrentLayer(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
+    # ------------------------------------------------------- nn.RNNBase compatibility
+    def flatten_parameters(self) -> None:
+        """A no-op, for code written for ``nn.LSTM``: the fused path hands the kernel its
+        weights per call, so there is no flat buffer to compact."""
+
+    @property
+    def _all_weights(self) -> list[list[str]]:
+        """Parameter names per layer and direction, as ``nn.RNNBase._all_weights``."""
+        return [[name for name in names if name is not None] for names in self._weight_names]
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """Every parameter name in the kernel's order, as ``nn.RNNBase._flat_weights_names``."""
+        return [name for names in self._all_weights for name in names]
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """The parameters per layer and direction, as ``nn.RNNBase.all_weights``."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
     def _check_regularizers(self, regs: list[Regularizer], path: str) -> list[Regularizer]:
         keys: dict[str, str] = {}
+        if self.proj_size and path == "loop":
+            raise ValueError(
+                f"{self.mode}: proj_size > 0 runs on the fused path only (nn.LSTM's kernel); "
+                "path='loop' does not implement projections")
         for reg in regs:
             if not isinstance(reg, Regularizer):
                 raise TypeError(
@@ -137,6 +197,15 @@ class _RecurrentLayer(nn.Module):
             if reg.site == "recurrent":
                 if self.mode == "GRU" and isinstance(reg, CellDropout):
                     raise ValueError("GRU: CellDropout acts on an LSTM cell state; GRU has none")
+                if self.mode == "GRU" and isinstance(reg, Zoneout) and reg.cell > 0.0:
+                    raise ValueError(
+                        "GRU: Zoneout(cell=...) zones out an LSTM cell state; GRU has none "
+                        "(use Zoneout(hidden=...))")
+                if self.proj_size:
+                    raise ValueError(
+                        f"{self.mode}: proj_size > 0 runs on the fused path only (nn.LSTM's "
+                        f"kernel); {name} acts inside the recurrence, which needs the loop "
+                        "path, and the loop does not implement projections")
                 if path == "fused":
                     raise ValueError(
                         f"{self.mode}: path='fused' cannot run {name}, which acts inside the "
@@ -158,13 +227,14 @@ class _RecurrentLayer(nn.Module):
         """Parameter-free ``nn.LSTM`` / ``nn.GRU`` on the meta device: the entry point to the
         fused kernel. Real tensors are swapped in per call with ``functional_call``. Kept in
         a tuple so they are not submodules (no state, nothing in ``state_dict``)."""
-        bias, bidirectional = self.bias, self.bidirectional
-        stack = self._kernel(self.input_size, self.hidden_size, self.num_layers, bias=bias,
-                             bidirectional=bidirectional, device="meta")
-        first = self._kernel(self.input_size, self.hidden_size, 1, bias=bias,
-                             bidirectional=bidirectional, device="meta")
-        rest = self._kernel(self.hidden_size * self.num_directions, self.hidden_size, 1,
-                            bias=bias, bidirectional=bidirectional, device="meta")
+        options: dict[str, Any] = {"bias": self.bias, "bidirectional": self.bidirectional,
+                                   "device": "meta"}
+        if self.proj_size:
+            options["proj_size"] = self.proj_size
+        out_size = (self.proj_size or self.hidden_size) * self.num_directions
+        stack = self._kernel(self.input_size, self.hidden_size, self.num_layers, **options)
+        first = self._kernel(self.input_size, self.hidden_size, 1, **options)
+        rest = self._kernel(out_size, self.hidden_size, 1, **options)
         return (stack, first, rest)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -199,8 +269,9 @@ class _RecurrentLayer(nn.Module):
         text = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
-        for name in ("bias", "batch_first", "bidirectional"):
-            default = name == "bias"
+        defaults = {"bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False,
+                    "proj_size": 0}
+        for name, default in defaults.items():
             if getattr(self, name) != default:
                 text += f", {name}={getattr(self, name)}"
         return text + f", path={self.path!r}"
@@ -283,7 +354,8 @@ class _RecurrentLayer(nn.Module):
                 f"got {input.shape[-1]}"
             )
         weight = self.weight_ih_l0
-        if input.dtype != weight.dtype:
+        # as nn.LSTM: under autocast the kernel takes the autocast dtype (layer 2 gets bf16)
+        if input.dtype != weight.dtype and not torch.is_autocast_enabled(input.device.type):
             raise ValueError(
                 f"{self.mode}: input dtype {input.dtype} differs from the parameters' "
                 f"{weight.dtype}"
@@ -312,15 +384,19 @@ class _RecurrentLayer(nn.Module):
             )
         return lengths.to(torch.int64)
 
-    def _state_shape(self, batch: int) -> tuple[int, int, int]:
-        return (self.num_layers * self.num_directions, batch, self.hidden_size)
+    def _state_shape(self, batch: int, size: int) -> tuple[int, int, int]:
+        return (self.num_layers * self.num_directions, batch, size)
 
-    def _check_state(self, name: str, state: Tensor, batch: int, unbatched: bool) -> Tensor:
+    def _check_state(
+        self, name: str, state: Tensor, batch: int, size: int, unbatched: bool
+    ) -> Tensor:
+        if not isinstance(state, Tensor):
+            raise TypeError(f"{self.mode}: {name} must be a Tensor, got {type(state).__name__}")
         if unbatched:
             if state.dim() != 2:
                 raise ValueError(f"{self.mode}: for unbatched input {name} must be 2-D")
             state = state.unsqueeze(1)
-        expected = self._state_shape(batch)
+        expected = self._state_shape(batch, size)
         if tuple(state.shape) != expected:
             raise ValueError(
                 f"{self.mode}: expected {name} of shape {expected}, got {tuple(state.shape)}"
@@ -334,7 +410,7 @@ class _RecurrentLayer(nn.Module):
 
     # ------------------------------------------------------------------------ the stack
     def _layer_weights(self, layer: int, direction: int) -> _Weights:
-        w_ih, w_hh, b_ih, b_hh = self._weight_names[layer * self.num_directions + direction]
+        w_ih, w_hh, b_ih, b_hh, _ = self._weight_names[layer * self.num_directions + direction]
         return (
             getattr(self, w_ih),
             getattr(self, w_hh),
@@ -351,7 +427,7 @@ class _RecurrentLayer(nn.Module):
         weight_drop = self._weight_drop()
         between = self._site_regs("between")
         if not use_loop and not between:
-            weights = self._all_weights(weight_drop)
+            weights = self._stack_weights(weight_drop)
             out, h_n, c_n = self._fused(self._shells[0], weights, x, h0, c0, lengths)
         else:
             out, h_n, c_n = self._run_layers(x, h0, c0, lengths, use_loop, weight_drop, between)
@@ -359,7 +435,7 @@ class _RecurrentLayer(nn.Module):
             out = reg.drop(out, False)
         return out, h_n, c_n
 
-    def _all_weights(self, weight_drop: WeightDrop | None) -> dict[str, Tensor]:
+    def _stack_weights(self, weight_drop: WeightDrop | None) -> dict[str, Tensor]:
         weights: dict[str, Tensor] = dict(self.named_parameters(recurse=False))
         if weight_drop is not None and not weight_drop.is_identity():
             for names in self._weight_names:
@@ -380,7 +456,7 @@ class _RecurrentLayer(nn.Module):
         valid = None
         if use_loop and lengths is not None:
             steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
-            valid = (steps < lengths.to(x.device).unsqueeze(0)).unsqueeze(-1).to(x.dtype)
+            valid = (steps < lengths.to(x.device).unsqueeze(0)).unsqueeze(-1)
         h_list, c_list = [], []
         for layer in range(self.num_layers):
             if layer > 0:
@@ -399,7 +475,13 @@ class _RecurrentLayer(nn.Module):
                                            c0[state] if c0 is not None else None, lengths, valid)
             else:
                 shell = self._shells[1 if layer == 0 else 2]
-                x, h, c = self._fused(shell, _shell_weights(per_direction), x, h0[state],
+                weights = _shell_weights(per_direction)
+                for direction in range(self.num_directions):
+                    w_hr = self._weight_names[first + direction][4]
+                    if w_hr is not None:
+                        weights["weight_hr_l0" + ("_reverse" if direction else "")] = \
+                            getattr(self, w_hr)
+                x, h, c = self._fused(shell, weights, x, h0[state],
                                       c0[state] if c0 is not None else None, lengths)
             h_list.append(h)
             if c is not None:
@@ -437,6 +519,10 @@ class _RecurrentLayer(nn.Module):
         valid: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         steps, batch = x.shape[0], x.shape[1]
+        if valid is not None:
+            # padding never reaches a state or a gradient, even a nan or inf there: the padded
+            # inputs become zeros (gradient 0) and the padded steps keep the state exactly
+            x = torch.where(valid, x, x.new_zeros(()))
         outs, hs, cs = [], [], []
         for direction, weights in enumerate(per_direction):
             inp = x
@@ -448,13 +534,13 @@ class _RecurrentLayer(nn.Module):
             for reg in self._recurrent_regs():
                 masks.update(reg.loop_masks(steps, batch, self.hidden_size, x))
             if valid is not None:
-                masks = _freeze_padding(masks, valid, self.mode == "LSTM")
+                masks = _freeze_padding(masks, valid.to(x.dtype), self.mode == "LSTM")
             c0_d = c0[direction] if c0 is not None else None
             out, h, c = self._recurrence(inp, weights, h0[direction], c0_d, masks)
             if reverse_index is not None:
                 out = _gather_time(out, reverse_index)
             if valid is not None:
-                out = out * valid
+                out = torch.where(valid, out, out.new_zeros(()))
             outs.append(out)
             hs.append(h)
             if c is not None:
@@ -509,16 +595,37 @@ class LSTM(_RecurrentLayer):
     gates = 4
     _kernel = nn.LSTM
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        regularizers: Iterable[Regularizer] = (),
+        path: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                    bidirectional, proj_size, regularizers, path, device, dtype)
+
     def _initial_state(
         self, hx: object, batch: int, like: Tensor, unbatched: bool
     ) -> tuple[Tensor, Tensor | None]:
+        out_size = self.proj_size or self.hidden_size
         if hx is None:
-            zeros = like.new_zeros(self._state_shape(batch))
-            return zeros, zeros
+            return (like.new_zeros(self._state_shape(batch, out_size)),
+                    like.new_zeros(self._state_shape(batch, self.hidden_size)))
         if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ValueError("LSTM: hx must be a tuple (h_0, c_0)")
-        h0 = self._check_state("h_0", hx[0], batch, unbatched)
-        c0 = self._check_state("c_0", hx[1], batch, unbatched)
+        h0 = self._check_state("h_0", hx[0], batch, out_size, unbatched)
+        c0 = self._check_state("c_0", hx[1], batch, self.hidden_size, unbatched)
         return h0, c0
 
     def _pack_state(self, h_n: Tensor, c_n: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -538,8 +645,10 @@ class LSTM(_RecurrentLayer):
         assert c0 is not None  # LSTM._initial_state always gives c_0
         w_ih, w_hh, b_ih, b_hh = weights
         bias = b_ih + b_hh if b_ih is not None and b_hh is not None else None
-        xw = F.linear(x, w_ih, bias)
-        return lstm_recurrence(xw, w_hh, h0, c0, **masks)
+        # under autocast the projection comes out in the low dtype; the recurrence runs in the
+        # parameters' dtype (see docs: as accurate as nn.LSTM's AMP kernel, or better)
+        xw = F.linear(x, w_ih, bias).to(w_hh.dtype)
+        return lstm_recurrence(xw, w_hh, h0.to(w_hh.dtype), c0.to(w_hh.dtype), **masks)
 
 
 class GRU(_RecurrentLayer):
@@ -562,14 +671,33 @@ class GRU(_RecurrentLayer):
     gates = 3
     _kernel = nn.GRU
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        regularizers: Iterable[Regularizer] = (),
+        path: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                    bidirectional, 0, regularizers, path, device, dtype)
+
     def _initial_state(
         self, hx: object, batch: int, like: Tensor, unbatched: bool
     ) -> tuple[Tensor, Tensor | None]:
         if hx is None:
-            return like.new_zeros(self._state_shape(batch)), None
+            return like.new_zeros(self._state_shape(batch, self.hidden_size)), None
         if not isinstance(hx, Tensor):
             raise ValueError("GRU: hx must be a Tensor h_0")
-        return self._check_state("h_0", hx, batch, unbatched), None
+        return self._check_state("h_0", hx, batch, self.hidden_size, unbatched), None
 
     def _recurrence(
         self,
@@ -582,12 +710,10 @@ class GRU(_RecurrentLayer):
         from lightning_rnn_reg.rnn.loop import gru_recurrence  # imported on first use
 
         w_ih, w_hh, b_ih, b_hh = weights
-        if "zone_c" in masks:
-            raise ValueError("GRU: Zoneout(cell=...) needs a cell state; GRU has none")
-        xw = F.linear(x, w_ih, b_ih)
+        xw = F.linear(x, w_ih, b_ih).to(w_hh.dtype)  # autocast: recurrence in w_hh's dtype
         if b_hh is None:
             b_hh = w_hh.new_zeros(w_hh.shape[0])
-        out, h = gru_recurrence(xw, w_hh, b_hh, h0, **masks)
+        out, h = gru_recurrence(xw, w_hh, b_hh, h0.to(w_hh.dtype), **masks)
         return out, h, None
 
 
@@ -623,7 +749,8 @@ def _gather_time(x: Tensor, index: Tensor) -> Tensor:
 
 
 def _freeze_padding(masks: dict[str, Tensor], valid: Tensor, has_cell: bool) -> dict[str, Tensor]:
-    """Fold padding into the zoneout weights: at a padded step ``d = 1`` keeps the state."""
+    """Fold padding into the zoneout weights: at a padded step ``d = 1`` keeps the state
+    (``lerp`` with weight 1 returns the previous state exactly)."""
     frozen = dict(masks)
     keys = ("zone_c", "zone_h") if has_cell else ("zone_h",)
     for key in keys:

@@ -59,13 +59,28 @@ dispatch besides its arithmetic):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, cast
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-__all__ = ["gru_recurrence", "lstm_recurrence"]
+from lightning_rnn_reg.rnn.composable import (
+    gru_recurrence_composable,
+    lstm_recurrence_composable,
+)
+
+__all__ = ["DOUBLE_BACKWARD_ERROR", "gru_recurrence", "lstm_recurrence"]
+
+#: Raised when a loop backward is asked to build a graph (``create_graph=True``).
+DOUBLE_BACKWARD_ERROR = (
+    "lightning_rnn_reg: the loop path (a recurrent-site regularizer, or path='loop') has a "
+    "hand-written backward that cannot be differentiated again, so create_graph=True "
+    "(gradient penalties, Hessian-vector products, MAML) is refused rather than answered "
+    "wrongly. Use path='fused' with no recurrent-site regularizer, or compute the higher-order "
+    "derivative with torch.func (grad / jacrev / hessian), under which the loop runs in plain, "
+    "differentiable ops."
+)
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
@@ -148,6 +163,22 @@ def _check_common(xw: Tensor, w_hh: Tensor, h0: Tensor, gates: int, kind: str) -
 
 def _needs_graph(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _transforms_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vjp, jacrev, vmap, ...) is running."""
+    return bool(torch._C._are_functorch_transforms_active())
+
+
+def _full_precision(like: Tensor) -> AbstractContextManager[None]:
+    """Autocast off: the loop's products and gate math run in the dtype they are given."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
+def _refuse_double_backward() -> None:
+    # Autograd runs a Function's backward with grad mode on exactly when create_graph=True.
+    if torch.is_grad_enabled():
+        raise RuntimeError(DOUBLE_BACKWARD_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -342,14 +373,16 @@ class _LSTMRecurrence(torch.autograd.Function):
         return out, h_n, c_n
 
     @staticmethod
-    @once_differentiable
     def backward(
         ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
         grad_c: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
-        return _lstm_backward(ctx, grad_out, grad_h, grad_c)
+        _refuse_double_backward()
+        with _full_precision(cast(Tensor, ctx.saved_tensors[0])), torch.no_grad():
+            return _lstm_backward(ctx, grad_out, grad_h, grad_c)
 
 
+@torch.compiler.disable
 def lstm_recurrence(
     xw: Tensor,
     w_hh: Tensor,
@@ -385,11 +418,14 @@ def lstm_recurrence(
     hm, um, cm, zc, zh = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
         ("h_mask", h_mask), ("update_mask", update_mask), ("cell_mask", cell_mask),
         ("zone_c", zone_c), ("zone_h", zone_h))]
-    if _needs_graph(xw, w_hh, h0, c0):
-        return cast("tuple[Tensor, Tensor, Tensor]",
-                    _LSTMRecurrence.apply(xw, w_hh, h0, c0, hm, um, cm, zc, zh))
-    out, h_n, c_n, _ = _lstm_forward(xw, w_hh, h0, c0, hm, um, cm, zc, zh, save=False,
-                                     save_hin=False)
+    if _transforms_active():
+        return lstm_recurrence_composable(xw, w_hh, h0, c0, hm, um, cm, zc, zh)
+    with _full_precision(xw):
+        if _needs_graph(xw, w_hh, h0, c0):
+            return cast("tuple[Tensor, Tensor, Tensor]",
+                        _LSTMRecurrence.apply(xw, w_hh, h0, c0, hm, um, cm, zc, zh))
+        out, h_n, c_n, _ = _lstm_forward(xw, w_hh, h0, c0, hm, um, cm, zc, zh, save=False,
+                                         save_hin=False)
     return out, h_n, c_n
 
 
@@ -541,13 +577,15 @@ class _GRURecurrence(torch.autograd.Function):
         return out, h_n
 
     @staticmethod
-    @once_differentiable
     def backward(
         ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
-        return _gru_backward(ctx, grad_out, grad_h)
+        _refuse_double_backward()
+        with _full_precision(cast(Tensor, ctx.saved_tensors[0])), torch.no_grad():
+            return _gru_backward(ctx, grad_out, grad_h)
 
 
+@torch.compiler.disable
 def gru_recurrence(
     xw: Tensor,
     w_hh: Tensor,
@@ -579,7 +617,11 @@ def gru_recurrence(
     steps, batch = xw.shape[0], xw.shape[1]
     hm, um, zh = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
         ("h_mask", h_mask), ("update_mask", update_mask), ("zone_h", zone_h))]
-    if _needs_graph(xw, w_hh, b_hh, h0):
-        return cast("tuple[Tensor, Tensor]", _GRURecurrence.apply(xw, w_hh, b_hh, h0, hm, um, zh))
-    out, h_n, _ = _gru_forward(xw, w_hh, b_hh, h0, hm, um, zh, save=False, save_hin=False)
+    if _transforms_active():
+        return gru_recurrence_composable(xw, w_hh, b_hh, h0, hm, um, zh)
+    with _full_precision(xw):
+        if _needs_graph(xw, w_hh, b_hh, h0):
+            return cast("tuple[Tensor, Tensor]",
+                        _GRURecurrence.apply(xw, w_hh, b_hh, h0, hm, um, zh))
+        out, h_n, _ = _gru_forward(xw, w_hh, b_hh, h0, hm, um, zh, save=False, save_hin=False)
     return out, h_n

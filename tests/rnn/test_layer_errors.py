@@ -24,10 +24,14 @@ def test_cell_dropout_on_gru_raises():
         lrr.GRU(4, 6, regularizers=[lrr.CellDropout(0.3)])
 
 
-def test_gru_zoneout_of_a_cell_raises_at_forward():
-    layer = lrr.GRU(4, 6, regularizers=[lrr.Zoneout(cell=0.3, hidden=0.1)])
-    with pytest.raises(ValueError, match="cell"):
-        layer(torch.randn(3, 2, 4))
+def test_gru_zoneout_of_a_cell_raises_at_construction():
+    with pytest.raises(ValueError, match=r"Zoneout\(cell=\.\.\.\).*GRU has none"):
+        lrr.GRU(4, 6, regularizers=[lrr.Zoneout(cell=0.3, hidden=0.1)])
+
+
+def test_gru_zoneout_of_the_hidden_state_only_is_accepted():
+    layer = lrr.GRU(4, 6, regularizers=[lrr.Zoneout(hidden=0.1)])
+    assert layer(torch.randn(3, 2, 4))[0].shape == (3, 2, 6)
 
 
 def test_between_dropout_on_a_single_layer_raises():
