@@ -1,7 +1,8 @@
 """lightning-rnn-reg: regularizers for recurrent networks, usable in one line from Lightning.
 
 Public API (``import lightning_rnn_reg as lrr``): the regularizer objects, the ``LSTM`` /
-``GRU`` layers that take them, the stochastic-mode switches ``mc_dropout`` / ``no_dropout``
+``GRU`` layers that take them, ``regularize`` / ``to_torch`` (retrofit an existing model's
+``nn.LSTM`` / ``nn.GRU`` and back), the stochastic-mode switches ``mc_dropout`` / ``no_dropout``
 and the pure functions in ``lrr.functional``.
 """
 
@@ -27,7 +28,7 @@ from lightning_rnn_reg.regularizers import (
     WeightDrop,
     Zoneout,
 )
-from lightning_rnn_reg.rnn import GRU, LSTM
+from lightning_rnn_reg.rnn import GRU, LSTM, regularize, to_torch
 from lightning_rnn_reg.tasks import LanguageModel, RecurrentTask, SequenceClassifier, SequenceTagger
 
 __version__ = "0.1.0"
@@ -60,4 +61,6 @@ __all__ = [
     "functional",
     "mc_dropout",
     "no_dropout",
+    "regularize",
+    "to_torch",
 ]

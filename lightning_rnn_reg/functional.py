@@ -185,6 +185,11 @@ def embedding_dropout(
     batch_first: bool = False,
     padding_idx: int | None = None,
     generator: torch.Generator | None = None,
+    *,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
 ) -> Tensor:
     """Embedding (word-type) dropout, Gal & Ghahramani 2016; Merity et al. 2017.
 
@@ -193,8 +198,17 @@ def embedding_dropout(
     every occurrence of word ``w`` in that sequence gets ``E[w] * m_w / (1 - p)`` — the same
     mask for repeated occurrences ("tying over words"). ``ids`` is ``(T, B)`` (or ``(B, T)``
     with ``batch_first``); a 1-D ``ids`` is one sequence. Eval: plain lookup ``E[w]``.
+
+    The lookup is :func:`torch.nn.functional.embedding` with ``padding_idx``, ``max_norm``,
+    ``norm_type``, ``scale_grad_by_freq`` and ``sparse`` (same defaults), so ``E[w]`` is
+    exactly what ``F.embedding`` gives: with ``max_norm`` the looked-up rows of ``weight``
+    are renormalized in place, as ``nn.Embedding`` does; with ``sparse`` the gradient of
+    ``weight`` is sparse; with ``scale_grad_by_freq`` it is scaled as ``F.embedding``
+    scales it (then masked).
     """
-    emb = F.embedding(ids, weight, padding_idx=padding_idx)
+    emb = F.embedding(ids, weight, padding_idx=padding_idx, max_norm=max_norm,
+                      norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                      sparse=sparse)
     if not _active(p, training):
         return emb
     if ids.dim() == 1:

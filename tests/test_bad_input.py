@@ -270,7 +270,8 @@ CASES = [
          r"SequenceClassifier: num_classes must be >= 2, got 1"),
     Case("tagger_between_dropout_with_one_layer",
          lambda f, c: lrr.SequenceTagger(10, 5, regularizers=[lrr.Dropout(0.1, at="between")]),
-         ValueError, r"SequenceTagger: a regularizer at='between' needs num_layers >= 2"),
+         ValueError, r"SequenceTagger: Dropout\(at='between'\) acts between recurrent layers, "
+                     r"but SequenceTagger has num_layers=1, so it would never act"),
     Case("classify_a_single_string",
          lambda f, c: lrr.SequenceClassifier(10, 2).classify("a text"), TypeError,
          r"classify takes a list of texts, not one str"),

@@ -1,12 +1,14 @@
 """Lightning callbacks for regularizers: ``CurriculumDropout`` (Morerio et al. 2017),
 ``RateSchedule`` (any rate on any schedule), ``RegularizerMonitor`` (rates, measured
 dropped fractions, AR/TAR/fraternal terms, hidden-state norms) and ``NonFiniteGuard`` (nan/inf
-steps skipped and counted, no nan in a checkpoint)."""
+steps skipped and counted, no nan in a checkpoint) and ``Regularize`` (regularizers for an
+existing module's ``nn.LSTM`` / ``nn.GRU``, from the Trainer's callbacks)."""
 
 from lightning_rnn_reg.callbacks.curriculum import CurriculumDropout, curriculum_gamma
 from lightning_rnn_reg.callbacks.monitor import RegularizerMonitor
 from lightning_rnn_reg.callbacks.nonfinite import NonFiniteError, NonFiniteGuard
 from lightning_rnn_reg.callbacks.rate_schedule import RateSchedule
+from lightning_rnn_reg.callbacks.regularize import Regularize
 from lightning_rnn_reg.callbacks.schedules import (
     SCHEDULES,
     Annealed,
@@ -31,6 +33,7 @@ __all__ = [
     "NonFiniteError",
     "NonFiniteGuard",
     "RateSchedule",
+    "Regularize",
     "RegularizerMonitor",
     "Schedule",
     "Step",

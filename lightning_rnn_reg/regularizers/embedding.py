@@ -1,6 +1,7 @@
 """Embedding dropout: whole word types dropped from the embedding matrix (Gal & Ghahramani
 2016; Merity et al. 2017). Train: ``E[w] * m_w / (1 - p)`` with one ``m_w`` per word type and
-sequence; eval: ``E[w]``.
+sequence; eval: ``E[w]``. The lookup honours the embedding's ``padding_idx``, ``max_norm``,
+``norm_type``, ``scale_grad_by_freq`` and ``sparse`` exactly as ``nn.Embedding`` does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ class EmbeddingDropout(Regularizer):
     ``E[w] * m_w / (1 - p)`` (so repeated words share their mask). Eval: ``E[w]``.
 
     Call it with the ``nn.Embedding`` and the token ids ``(T, B)`` (or ``(B, T)`` with
-    ``batch_first``); returns ``(T, B, E)``.
+    ``batch_first``); returns ``(T, B, E)``. ``E[w]`` is what ``embedding(ids)`` gives: the
+    embedding's ``padding_idx``, ``max_norm`` (rows renormalized in place, as
+    ``nn.Embedding`` does), ``norm_type``, ``scale_grad_by_freq`` and ``sparse`` (a sparse
+    gradient) are honoured, so eval and ``p = 0`` equal ``embedding(ids)``.
 
     Example::
 
@@ -48,4 +52,8 @@ class EmbeddingDropout(Regularizer):
             self.training,
             batch_first=self.batch_first,
             padding_idx=embedding.padding_idx,
+            max_norm=embedding.max_norm,
+            norm_type=embedding.norm_type,
+            scale_grad_by_freq=embedding.scale_grad_by_freq,
+            sparse=embedding.sparse,
         )

@@ -572,16 +572,27 @@ class LSTM(_RecurrentLayer):
         num_layers: stacked layers (as ``nn.LSTM``).
         bias: whether the layers have ``b_ih`` and ``b_hh`` (as ``nn.LSTM``).
         batch_first: input and output ``(B, T, F)`` instead of ``(T, B, F)`` (as ``nn.LSTM``).
+        dropout: as ``nn.LSTM``: per-step dropout with rate ``p`` on the output of every
+            layer but the last, i.e. ``Dropout(p, at="between")`` (Zaremba 2014), composable
+            with the other regularizers; with ``num_layers=1`` it warns and does nothing.
         bidirectional: a second, reversed direction per layer (as ``nn.LSTM``).
+        proj_size: as ``nn.LSTM``: ``h_t = W_hr (o_t * tanh(c_t))`` of size ``proj_size``;
+            fused path only (a recurrent-site regularizer or ``path="loop"`` with it is
+            refused: the loop does not implement projections).
         regularizers: regularizer objects for the sites ``input``, ``between``, ``output``,
             ``weights`` and ``recurrent``; others raise ``ValueError``.
         path: ``"auto"`` (fused unless a recurrent-site regularizer needs the loop),
             ``"loop"`` (always the custom loop), or ``"fused"`` (error if impossible).
 
-    ``layer.path`` is ``"fused"`` or ``"loop"`` (the training-time path).
+    ``layer.path`` is ``"fused"`` or ``"loop"`` (the training-time path). Under
+    ``torch.autocast`` the fused path takes the autocast dtype as ``nn.LSTM`` does and the
+    loop runs its recurrence in the parameters' dtype; under ``torch.compile`` the loop runs
+    outside the graph; under ``torch.func`` transforms it runs in plain differentiable ops;
+    double backward through the loop raises (the fused path supports it).
 
     Shapes: input ``(T, B, I)`` (``(B, T, I)`` with ``batch_first``); output
-    ``(T, B, D*H)``; ``h_n``, ``c_n``: ``(num_layers*D, B, H)``.
+    ``(T, B, D*P)`` with ``P = proj_size or H``; ``h_n``: ``(num_layers*D, B, P)``,
+    ``c_n``: ``(num_layers*D, B, H)``.
 
     Example::
 
@@ -657,8 +668,9 @@ class GRU(_RecurrentLayer):
     ``r, z = σ(W x_t + b_i + U h_{t-1} + b_h)``, ``n = tanh(W_n x_t + b_in + r * (U_n h_{t-1}
     + b_hn))``, ``h_t = (1 - z) * n + z * h_{t-1}`` (Cho et al. 2014, PyTorch's convention).
     Recurrent-site regularizers: ``RecurrentDropout``, ``UpdateDropout`` (on ``n``) and
-    ``Zoneout(hidden=...)``; ``CellDropout`` and zoneout of a cell raise ``ValueError``.
-    Other arguments as :class:`LSTM`.
+    ``Zoneout(hidden=...)``; ``CellDropout`` and zoneout of a cell raise ``ValueError`` at
+    construction. Arguments as :class:`LSTM`, positionally in ``nn.GRU``'s order (no
+    ``proj_size``).
 
     Example::
 

@@ -8,6 +8,13 @@ activations, and whose backward runs the recurrence backwards with one matrix pr
 ``dW_hh`` as a single product over all steps after the loop. Called under ``torch.no_grad()``
 (or with nothing requiring grad) the forward runs alone and saves nothing.
 
+In company: the public functions are ``torch.compiler.disable``-d (a graph break: inductor
+must not re-derive the hand-written backward); they run with autocast off, in the dtype they
+are given; under a ``torch.func`` transform they run
+:mod:`lightning_rnn_reg.rnn.composable` (plain ops) instead; and the backward refuses
+``create_graph=True`` (:data:`DOUBLE_BACKWARD_ERROR`) rather than give a first-order-only
+answer.
+
 LSTM (gate order ``i, f, g, o`` as ``nn.LSTM``), step ``t``::
 
     hin   = h_{t-1} * m^h_t                                  RecurrentDropout (Gal 2016)

@@ -34,7 +34,7 @@ from lightning_rnn_reg.regularizers import (
     Regularizer,
     TemporalActivationRegularization,
 )
-from lightning_rnn_reg.regularizers.base import ActivationDropoutBase
+from lightning_rnn_reg.regularizers.base import ACTIVATION_SITES, SITES, ActivationDropoutBase
 from lightning_rnn_reg.tasks.checkpoint import TASK_KEY, check_task, read_checkpoint, task_name
 from lightning_rnn_reg.tasks.rank_state import (
     gather_per_rank,
@@ -46,6 +46,10 @@ from lightning_rnn_reg.tasks.rank_state import (
 
 RegularizerArg = Regularizer | dict[str, Any]
 
+#: The regularizers a task adds to its loss itself (site ``loss``).
+LOSS_TERMS: tuple[type[Regularizer], ...] = (
+    ActivationRegularization, TemporalActivationRegularization, FraternalDropout)
+
 #: Data-module attributes the CLI passes to the model argument of the same name.
 LINKED_SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size")
 
@@ -55,7 +59,8 @@ class RecurrentTask(L.LightningModule):
 
     Subclasses build their layers with :meth:`layer_regularizers` and call
     :meth:`drop_input`, :meth:`drop_between`, :meth:`drop_output` and :meth:`embed` along
-    their forward pass.
+    their forward pass; their constructor ends with :meth:`check_regularizers_apply`, which
+    refuses a regularizer that no layer or site of the task would apply.
 
     Mask randomness (:mod:`~lightning_rnn_reg.tasks.rank_state`): each rank of a
     multi-process fit draws its own masks, seeded from the global seed; evaluation leaves
@@ -202,15 +207,66 @@ class RecurrentTask(L.LightningModule):
     def setup(self, stage: str) -> None:
         """Check that every layer regularizer (``recurrent``, ``weights`` site) is held by a
         layer: a :meth:`make_layer` override that drops its ``regularizers`` would otherwise
-        train without them, silently."""
-        held = {id(child) for name, module in self.named_modules() if module is not self
-                and not name.startswith("regularizers") for child in module.children()}
+        train without them, silently (checked at construction too, by
+        :meth:`check_regularizers_apply`; again here for layers replaced after it)."""
+        held = self._held()
         for reg in self.layer_regularizers():
             if id(reg) not in held:
-                raise ValueError(f"{type(self).__name__}: {type(reg).__name__} acts inside a "
-                                 "recurrent layer, but no layer holds it: make_layer must pass "
-                                 "its regularizers to the layer (e.g. lrr.LSTM(..., "
-                                 "regularizers=regularizers))")
+                raise ValueError(f"{type(self).__name__}: {self._unheld_reason(reg)}")
+
+    # ------------------------------------------------------- regularizers that never act
+    def check_regularizers_apply(self, num_layers: int) -> None:
+        """Raise ``ValueError`` for the first regularizer this task would never apply (see
+        :meth:`unapplied_reason`). Each task calls it at the end of its constructor, once
+        its ``num_layers`` recurrent layers are built."""
+        for reg in self._regs():
+            reason = self.unapplied_reason(reg, num_layers)
+            if reason is not None:
+                raise ValueError(f"{type(self).__name__}: {reason}")
+
+    def unapplied_reason(self, reg: Regularizer, num_layers: int) -> str | None:
+        """Why ``reg`` would never act in this task (``None``: it acts somewhere).
+
+        The task applies ``EmbeddingDropout`` at the embedding, activation dropouts at
+        ``input`` / ``output`` and, with two or more layers, ``between``; it passes the
+        ``recurrent`` / ``weights`` regularizers to its layers (:meth:`make_layer`), and adds
+        the :data:`LOSS_TERMS` to its loss. A subclass that applies another regularizer in
+        an override (e.g. its own loss term in ``compute_loss``) extends this method to
+        return ``None`` for it.
+        """
+        name, site, task = _describe(reg), reg.site, type(self).__name__
+        if site not in SITES:
+            return (f"{name} has site {site!r}, which is none of {SITES}; no part of {task} "
+                    "would apply it")
+        if site == "between" and num_layers < 2:
+            return (f"{name} acts between recurrent layers, but {task} has "
+                    f"num_layers={num_layers}, so it would never act (it needs num_layers >= "
+                    "2; use at='input' or at='output' with one layer)")
+        if site == "embedding" and not isinstance(reg, EmbeddingDropout):
+            return (f"{name} acts at site 'embedding', but {task} applies only "
+                    "EmbeddingDropout to its embedding lookup, so it would never act")
+        if site in ACTIVATION_SITES and not callable(getattr(reg, "drop", None)):
+            return (f"{name} acts at site {site!r}, but {task} applies only activation "
+                    "dropouts there (Dropout, LockedDropout: a drop(x, batch_first) method), "
+                    "so it would never act")
+        if site == "loss" and not isinstance(reg, LOSS_TERMS):
+            terms = ", ".join(cls.__name__ for cls in LOSS_TERMS)
+            return (f"{name} acts at site 'loss', but {task} adds only {terms} to its loss, "
+                    "so it would never act")
+        if site in ("recurrent", "weights") and id(reg) not in self._held():
+            return self._unheld_reason(reg)
+        return None
+
+    def _held(self) -> set[int]:
+        """The ``id`` of every module held by a submodule of this task other than its
+        ``regularizers`` list (the layer regularizers passed to a recurrent layer are)."""
+        return {id(child) for name, module in self.named_modules() if module is not self
+                and not name.startswith("regularizers") for child in module.children()}
+
+    def _unheld_reason(self, reg: Regularizer) -> str:
+        return (f"{type(reg).__name__} acts inside a recurrent layer, but no layer holds it: "
+                "make_layer must pass its regularizers to the layer (e.g. lrr.LSTM(..., "
+                "regularizers=regularizers)), or it would never act")
 
     def _datamodule(self) -> Any:
         return getattr(self._trainer, "datamodule", None)
@@ -300,3 +356,10 @@ class RecurrentTask(L.LightningModule):
             for name, value in reg.rates.items():
                 self.log(f"reg/{index}_{type(reg).__name__}/{name}", value, on_step=True,
                          on_epoch=False)
+
+
+def _describe(reg: Regularizer) -> str:
+    """``Dropout(at='between')`` for an activation dropout, else the class name: how an error
+    names a regularizer."""
+    name = type(reg).__name__
+    return f"{name}(at={reg.at!r})" if isinstance(reg, ActivationDropoutBase) else name

@@ -100,8 +100,6 @@ class SequenceClassifier(RecurrentTask):
         for arg, option, choices in (("cell", cell, CELLS), ("pooling", pooling, POOLINGS)):
             if option not in choices:
                 raise ValueError(f"{name}: {arg} must be one of {choices}, got {option!r}")
-        if self._at("between") and num_layers < 2:
-            raise ValueError(f"{name}: a regularizer at 'between' needs num_layers >= 2")
         for reg in self.regularizers:
             if isinstance(reg, (EmbeddingDropout, TemporalActivationRegularization)) and (
                     reg.batch_first):
@@ -118,6 +116,7 @@ class SequenceClassifier(RecurrentTask):
         self._init_weights(init_range)
         self.vocabulary_state: dict[str, Any] | None = None
         self._build_metrics()
+        self.check_regularizers_apply(num_layers)
 
     # ---------------------------------------------------------------- override points
     def make_layer(self, input_size: int, hidden_size: int, regularizers: list) -> nn.Module:

@@ -155,6 +155,7 @@ class LanguageModel(RecurrentTask):
         self._val_losses: list[float] = []
         self._loaded_averages: dict[str, Tensor] = {}
         self.vocabulary_state: dict[str, Any] | None = None
+        self.check_regularizers_apply(num_layers)
 
     # ---------------------------------------------------------------- override points
     def make_layer(self, input_size: int, hidden_size: int, regularizers: list) -> nn.Module:

@@ -175,8 +175,6 @@ class SequenceTagger(RecurrentTask):
             raise ValueError(f"{name}: char_vocab_size must be >= 0, got {char_vocab_size}")
         if decode not in DECODERS:
             raise ValueError(f"{name}: decode must be one of {DECODERS}, got {decode!r}")
-        if self._at("between") and num_layers < 2:
-            raise ValueError(f"{name}: a regularizer at='between' needs num_layers >= 2")
         self.save_task_hyperparameters()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         _uniform_init(self.embedding)
@@ -192,6 +190,7 @@ class SequenceTagger(RecurrentTask):
                                   for size in sizes)
         self.classifier = nn.Linear(2 * hidden_size, num_tags)
         self.vocabulary: TaggingVocabulary | None = None
+        self.check_regularizers_apply(num_layers)
 
     # ----------------------------------------------------------------------- vocabulary
     def set_vocabulary(self, state: dict[str, Any] | TaggingVocabulary) -> None:

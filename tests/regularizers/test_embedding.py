@@ -156,3 +156,133 @@ def test_functional_form_uses_given_generator():
 def test_rejects_non_embedding_module():
     with pytest.raises(TypeError, match=r"nn\.Embedding"):
         EmbeddingDropout(0.1)(nn.Linear(3, 4), torch.zeros(2, 2, dtype=torch.long))
+
+
+# ------------------------------------------------- the embedding's own lookup options
+VOCAB, DIM = 50, 8
+#: nn.Embedding options that change its lookup or its gradient (F.embedding's arguments).
+OPTIONS = {
+    "max_norm": {"max_norm": 1.0},
+    "max_norm_l1": {"max_norm": 2.0, "norm_type": 1.0},
+    "scale_grad_by_freq": {"scale_grad_by_freq": True},
+    "sparse": {"sparse": True},
+    "padding_idx_and_max_norm": {"padding_idx": 0, "max_norm": 1.5},
+}
+
+
+def twin_embeddings(options: dict) -> tuple[nn.Embedding, nn.Embedding]:
+    """Two equal embeddings with ``options``, rows of norm ~ 3 * sqrt(DIM) (so max_norm acts)."""
+    torch.manual_seed(0)
+    emb = nn.Embedding(VOCAB, DIM, **options)
+    with torch.no_grad():
+        emb.weight.mul_(3.0)
+    twin = nn.Embedding(VOCAB, DIM, **options)
+    twin.load_state_dict(emb.state_dict())
+    return emb, twin
+
+
+def token_mask(ids: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+    """The per-token mask ``m_w / (1 - p)`` (``(T, B, 1)``) that EmbeddingDropout draws for
+    ``ids`` from ``torch.manual_seed(seed)``: read off an all-ones embedding of one dimension
+    (the draw depends only on the ids, the dtype and the generator)."""
+    ones = nn.Embedding(VOCAB, 1)
+    with torch.no_grad():
+        ones.weight.fill_(1.0)
+    torch.manual_seed(seed)
+    return EmbeddingDropout(p)(ones, ids).detach()
+
+
+def grad_of(emb: nn.Embedding) -> torch.Tensor:
+    grad = emb.weight.grad
+    assert grad is not None
+    return grad
+
+
+def assert_same_gradient(emb: nn.Embedding, twin: nn.Embedding) -> None:
+    grad, expected = grad_of(emb), grad_of(twin)
+    assert grad.is_sparse == expected.is_sparse
+    torch.testing.assert_close(grad.to_dense(), expected.to_dense(), rtol=1e-6, atol=1e-7)
+
+
+def backward(out: torch.Tensor, seed: int = 1) -> None:
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))).sum().backward()
+
+
+def ids_with_repeats() -> torch.Tensor:
+    return torch.randint(0, VOCAB, (30, 20), generator=torch.Generator().manual_seed(2))
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_eval_equals_the_embeddings_own_lookup_with_its_options(options):
+    emb, twin = twin_embeddings(options)
+    ids = ids_with_repeats()
+    out, expected = EmbeddingDropout(0.5).eval()(emb, ids), twin(ids)
+    assert torch.equal(out, expected)
+    assert torch.equal(emb.weight, twin.weight)  # the same rows renormalized in place
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_eval_gradient_equals_the_embeddings_own_gradient(options):
+    emb, twin = twin_embeddings(options)
+    ids = ids_with_repeats()
+    backward(EmbeddingDropout(0.5).eval()(emb, ids))
+    backward(twin(ids))
+    assert_same_gradient(emb, twin)
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_zero_rate_in_train_equals_the_embeddings_own_lookup_and_gradient(options):
+    emb, twin = twin_embeddings(options)
+    ids = ids_with_repeats()
+    out, expected = EmbeddingDropout(0.0).train()(emb, ids), twin(ids)
+    assert torch.equal(out, expected) and torch.equal(emb.weight, twin.weight)
+    backward(out)
+    backward(expected)
+    assert_same_gradient(emb, twin)
+
+
+def _dropped_and_reference(options):
+    """EmbeddingDropout(0.4) of ``emb`` and F.embedding of its twin times the same mask."""
+    p, seed = 0.4, 5
+    emb, twin = twin_embeddings(options)
+    ids = ids_with_repeats()
+    mask = token_mask(ids, p, seed)
+    assert (mask == 0).any() and (mask != 0).any()
+    torch.manual_seed(seed)
+    out = EmbeddingDropout(p).train()(emb, ids)
+    return emb, twin, out, F.embedding(ids, twin.weight, **options) * mask
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_train_equals_f_embedding_with_the_options_times_the_type_mask(options):
+    emb, twin, out, expected = _dropped_and_reference(options)
+    torch.testing.assert_close(out, expected, rtol=0.0, atol=0.0)
+    assert torch.equal(emb.weight, twin.weight)  # renormalized as F.embedding does
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+def test_train_gradient_equals_f_embedding_gradient_times_the_type_mask(options):
+    emb, twin, out, expected = _dropped_and_reference(options)
+    backward(out)
+    backward(expected)
+    assert_same_gradient(emb, twin)
+
+
+def test_sparse_embedding_gets_a_sparse_gradient_equal_to_the_dense_one_in_training():
+    sparse, _ = twin_embeddings({"sparse": True})
+    dense, _ = twin_embeddings({})
+    ids = ids_with_repeats()
+    for emb in (sparse, dense):
+        torch.manual_seed(7)
+        backward(EmbeddingDropout(0.5).train()(emb, ids))
+    assert grad_of(sparse).is_sparse and not grad_of(dense).is_sparse
+    torch.testing.assert_close(grad_of(sparse).to_dense(), grad_of(dense))
+
+
+def test_functional_form_takes_the_lookup_options():
+    emb, twin = twin_embeddings({"max_norm": 1.0, "sparse": True})
+    ids = ids_with_repeats()
+    out = LF.embedding_dropout(ids, emb.weight, 0.5, training=False, max_norm=1.0, sparse=True)
+    assert torch.equal(out, twin(ids)) and torch.equal(emb.weight, twin.weight)
+    backward(out)
+    assert grad_of(emb).is_sparse
