@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import lightning_rnn_reg as lrr
+from lightning_rnn_reg.callbacks.last_checkpoint import LastCheckpoint
 from lightning_rnn_reg.cli import build_cli, main
 from lightning_rnn_reg.tasks.base import LINKED_SIZES
 
@@ -40,6 +41,8 @@ def test_recipe_instantiates_model_and_data(config, monkeypatch, tmp_path):
     assert isinstance(cli.model, lrr.RecurrentTask)
     assert cli.model.hparams["vocab_size"] == cli.datamodule.vocab_size
     assert len(cli.model.regularizers) == len(cli.model.hparams["regularizers"])
+    # every recipe keeps a resumable last.ckpt (--ckpt_path last)
+    assert [type(c) for c in cli.trainer.callbacks].count(LastCheckpoint) == 1
     # every data size the model takes is linked; sizes it does not take never reach its
     # hyperparameters (a checkpoint re-parsed by `test --ckpt_path` would fail on them)
     accepted = inspect.signature(type(cli.model).__init__).parameters

@@ -5,6 +5,7 @@ steps skipped and counted, no nan in a checkpoint) and ``Regularize`` (regulariz
 existing module's ``nn.LSTM`` / ``nn.GRU``, from the Trainer's callbacks)."""
 
 from lightning_rnn_reg.callbacks.curriculum import CurriculumDropout, curriculum_gamma
+from lightning_rnn_reg.callbacks.last_checkpoint import LastCheckpoint
 from lightning_rnn_reg.callbacks.monitor import RegularizerMonitor
 from lightning_rnn_reg.callbacks.nonfinite import NonFiniteError, NonFiniteGuard
 from lightning_rnn_reg.callbacks.rate_schedule import RateSchedule
@@ -29,6 +30,7 @@ __all__ = [
     "Cosine",
     "Curriculum",
     "CurriculumDropout",
+    "LastCheckpoint",
     "Linear",
     "NonFiniteError",
     "NonFiniteGuard",

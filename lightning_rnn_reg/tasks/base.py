@@ -54,6 +54,21 @@ LOSS_TERMS: tuple[type[Regularizer], ...] = (
 LINKED_SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size")
 
 
+def _constructor_names(cls: type) -> set[str] | None:
+    """Argument names ``cls(...)`` takes, following ``**kwargs`` up to the base class that
+    names them (a subclass written ``__init__(self, *args, **kwargs)`` takes its parent's);
+    ``None`` if no class in the chain names them."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names
+    return None
+
+
 class RecurrentTask(L.LightningModule):
     """Base LightningModule: holds the regularizers, applies the activation sites, logs rates.
 
@@ -87,15 +102,17 @@ class RecurrentTask(L.LightningModule):
         # CPython always has frames (currentframe() is None only on other implementations)
         self.save_hyperparameters(ignore=["regularizers"],
                                   frame=cast(FrameType, inspect.currentframe()).f_back)
-        accepted = inspect.signature(type(self).__init__).parameters
+        accepted = _constructor_names(type(self))
         # save_hyperparameters sets _hparams_initial (an AttributeDict); Lightning does not
         # declare it, so it would type as nn.Module.__getattr__'s Tensor | Module
         initial = cast("MutableMapping[str, Any]", self._hparams_initial)
         for hparams in (self._hparams, initial):
             for name in LINKED_SIZES:
-                if name not in accepted:
+                if hparams.get(name) is None or (accepted is not None and name not in accepted):
                     hparams.pop(name, None)
-        self.hparams["regularizers"] = self.regularizer_specs()
+            # the loggers' hparams.yaml is written from the initial ones: say how it was
+            # regularized (class and rates), as in the checkpoint
+            hparams["regularizers"] = self.regularizer_specs()
 
     def prediction_terms(
         self,
