@@ -37,7 +37,7 @@ from lightning_rnn_reg.cli_errors import ResumeError, short_error
 from lightning_rnn_reg.tasks.base import LINKED_SIZES, RecurrentTask
 from lightning_rnn_reg.tasks.checkpoint import CheckpointError, check_task, read_checkpoint
 
-__all__ = ["RecurrentCLI", "ResumeError", "build_cli", "link_data_sizes", "main"]
+__all__ = ["RecurrentCLI", "ResumeError", "build_cli", "fit_summary", "link_data_sizes", "main"]
 
 #: ``ckpt_path`` values that Lightning resolves itself (not files).
 _SPECIAL_CKPT_PATHS = ("best", "last", "hpc")
@@ -122,7 +122,8 @@ class RecurrentCLI(LightningCLI):
         model_class: a LightningModule class; default :class:`RecurrentTask` in subclass mode
             (any ``class_path`` in the config).
         datamodule_class: a LightningDataModule class; default: any, in subclass mode.
-        *args, **kwargs: as ``LightningCLI``.
+        *args (Any): as ``LightningCLI``.
+        **kwargs (Any): as ``LightningCLI``.
 
     Example::
 
@@ -202,6 +203,13 @@ class RecurrentCLI(LightningCLI):
     def before_predict(self) -> None:
         self._prepare_run()
 
+    def after_fit(self) -> None:
+        """Print one line: the final validation metric, where the logs are, and the report
+        command to draw them."""
+        line = fit_summary(self.trainer)
+        if line and self.trainer.is_global_zero:
+            print(line, flush=True)
+
     def _prepare_run(self) -> None:
         self._resolve_last()
         self._check_checkpoint()
@@ -266,6 +274,29 @@ class RecurrentCLI(LightningCLI):
             f"under the current directory {os.getcwd()}); run from the folder of the first "
             "run, give the file with --ckpt_path FILE, or add --fresh_if_missing true to "
             "start from scratch")
+
+
+def _validation_metric(metrics: dict[str, Any]) -> tuple[str, float] | None:
+    """The headline validation metric: ppl / bpc / f1 / accuracy before the loss."""
+    names = [name for name in metrics if name.startswith("val/")]
+    for preferred in ("val/ppl", "val/bpc", "val/f1", "val/f1_pn", "val/acc", "val/loss"):
+        if preferred in names:
+            return preferred, float(metrics[preferred])
+    return (names[0], float(metrics[names[0]])) if names else None
+
+
+def fit_summary(trainer: Trainer) -> str | None:
+    """``"fit done after N steps: val/ppl 123.45; logs: DIR; plots: lightning-rnn-reg report
+    DIR --out DIR/report"`` (the parts that exist)."""
+    parts = [f"fit done after {trainer.global_step} steps"]
+    metric = _validation_metric(dict(trainer.callback_metrics))
+    if metric is not None:
+        parts[0] += f": {metric[0]} {metric[1]:.2f}"
+    log_dir = trainer.log_dir if trainer.logger is not None else None
+    if log_dir:
+        parts.append(f"logs: {log_dir}")
+        parts.append(f"plots: lightning-rnn-reg report {log_dir} --out {log_dir}/report")
+    return "; ".join(parts)
 
 
 @contextmanager

@@ -212,3 +212,21 @@ def test_checkpoint_of_another_task_is_refused_in_one_line(corpus, tmp_path):
                         cwd=tmp_path))
     assert "was saved by" in lines[-1] and "SequenceClassifier" in lines[-1]
     assert "LanguageModel" in lines[-1]
+
+
+def test_fit_ends_with_a_one_line_summary_naming_metric_logs_and_report(corpus, tmp_path,
+                                                                       capsys):
+    config = _lm_config(tmp_path, corpus)
+    build_cli(["fit", "--config", str(config), "--trainer.logger", "true",
+               "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "1",
+               "--trainer.limit_train_batches", "2", *TRAINER[2:]])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    log_dir = tmp_path / "lightning_logs" / "version_0"
+    assert line.startswith("fit done after 2 steps: val/ppl ")
+    assert f"logs: {log_dir}" in line
+    assert f"plots: lightning-rnn-reg report {log_dir} --out {log_dir}/report" in line
+
+
+def test_quickstart_uses_a_gpu_where_there_is_one():
+    config = yaml.safe_load((REPO / "examples" / "configs" / "quickstart.yaml").read_text())
+    assert config["trainer"]["accelerator"] == "auto"
