@@ -223,7 +223,7 @@ CASES = [
                      r"cannot serve"),
     Case("two_weight_drops_in_one_layer",
          lambda f, c: lrr.LSTM(4, 4, regularizers=[lrr.WeightDrop(0.1), lrr.WeightDrop(0.2)]),
-         ValueError, r"give at most one WeightDrop"),
+         ValueError, r"WeightDrop and WeightDrop both set the weight .weight_hh.; give one"),
     Case("make_layer_that_drops_its_regularizers", _forgetful_setup, ValueError,
          r"_ForgetfulLM: WeightDrop acts inside a recurrent layer, but no layer holds it"),
     # recurrent layer inputs

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from lightning_rnn_reg.functional import check_rate
+from lightning_rnn_reg.loop_masks import LoopMasks
 from lightning_rnn_reg.mask_stats import MaskStats
 from lightning_rnn_reg.mode import is_stochastic
 
@@ -142,3 +143,60 @@ class ActivationDropoutBase(Regularizer):
 
     def _extra_options(self) -> dict[str, object]:
         return {"at": self.at}
+
+
+class RecurrentSiteRegularizer(Regularizer):
+    """Base of what acts inside the recurrence (site ``"recurrent"``): the layer runs its
+    custom loop for it and asks it for masks, by this contract alone.
+
+    A subclass declares ``cells`` (the cell kinds it can run in, from ``"LSTM"``, ``"GRU"``)
+    and ``mask_fields`` (the :class:`~lightning_rnn_reg.loop_masks.LoopMasks` fields it may
+    fill: two regularizers of one layer may not share one), and implements
+    :meth:`loop_masks`. :meth:`check_cell` refuses a cell it cannot run in, at construction.
+    """
+
+    site = "recurrent"
+    cells: ClassVar[frozenset[str]] = frozenset({"LSTM", "GRU"})
+    #: Why another cell cannot run it (for the error), e.g. "acts on an LSTM cell state; GRU
+    #: has none".
+    cells_reason: ClassVar[str] = ""
+    mask_fields: ClassVar[tuple[str, ...]] = ()
+
+    def is_identity(self) -> bool:
+        """True when this regularizer changes nothing now (the fused kernel can run)."""
+        raise NotImplementedError
+
+    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> LoopMasks:
+        """The masks for one direction of one layer (``like``: dtype and device)."""
+        raise NotImplementedError
+
+    def check_cell(self, cell: str) -> None:
+        """Raise ``ValueError`` if this regularizer cannot act in a ``cell`` layer."""
+        if cell in self.cells:
+            return
+        if self.cells_reason:
+            raise ValueError(f"{cell}: {type(self).__name__} {self.cells_reason}")
+        raise ValueError(f"{cell}: {type(self).__name__} runs in {sorted(self.cells)} layers "
+                         f"only, not in {cell}")
+
+    @property
+    def eval_is_plain(self) -> bool:
+        """True when, at eval, the layer is the plain cell (``nn.LSTM`` can express it)."""
+        return True
+
+
+class WeightsSiteRegularizer(Regularizer):
+    """Base of what acts on a layer's weights (site ``"weights"``), e.g. DropConnect.
+
+    A subclass declares ``weights``, the kinds of weight it transforms (``"weight_hh"``,
+    ``"weight_ih"``: every ``weight_hh_l*`` / ``weight_ih_l*`` of the layer), and implements
+    ``forward(weight) -> weight'`` (a new tensor; the parameter stays the layer's). The layer
+    swaps the result in on either path; one weight kind takes one such regularizer.
+    """
+
+    site = "weights"
+    weights: ClassVar[tuple[str, ...]] = ("weight_hh",)
+
+    def is_identity(self) -> bool:
+        """True when the weight passes unchanged now."""
+        raise NotImplementedError

@@ -20,20 +20,23 @@ from typing import ClassVar
 from torch import Tensor
 
 from lightning_rnn_reg import functional as LF
+from lightning_rnn_reg.loop_masks import LoopMasks
 from lightning_rnn_reg.mask_stats import records_masks
-from lightning_rnn_reg.regularizers.base import Regularizer
+from lightning_rnn_reg.regularizers.base import RecurrentSiteRegularizer
 
 
-class RecurrentRegularizer(Regularizer):
-    """A regularizer that acts inside the recurrence: the layer runs its custom loop for it.
-
-    Subclasses name the loop argument they fill (``mask_key``) and whether GRU can run them.
+class RecurrentRegularizer(RecurrentSiteRegularizer):
+    """A dropout inside the recurrence with one rate ``p``: one Bernoulli mask per step (or
+    per sequence) in the :class:`~lightning_rnn_reg.loop_masks.LoopMasks` field ``mask_key``.
     """
 
-    site = "recurrent"
     mask_key: ClassVar[str] = ""
-    supports_gru: ClassVar[bool] = True
     default_per_sequence: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.mask_key:
+            cls.mask_fields = (cls.mask_key,)
 
     def __init__(self, p: float = 0.25, per_sequence: bool | None = None) -> None:
         super().__init__()
@@ -41,16 +44,16 @@ class RecurrentRegularizer(Regularizer):
         self.per_sequence = self.default_per_sequence if per_sequence is None else per_sequence
 
     def is_identity(self) -> bool:
-        """True when this regularizer changes nothing now (no mask to draw)."""
         return self.p == 0.0 or not self.stochastic
 
     @records_masks
-    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> dict[str, Tensor]:
-        """The masks for one direction of one layer: ``{mask_key: (1|T, B, H)}``, or ``{}``."""
+    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> LoopMasks:
+        """The masks for one direction of one layer: ``mask_key`` set to a ``(1|T, B, H)``
+        mask, or no mask at all."""
         if self.is_identity():
-            return {}
+            return LoopMasks()
         shape = (1 if self.per_sequence else steps, batch, hidden)
-        return {self.mask_key: LF.dropout_mask(shape, self.p, like)}
+        return LoopMasks(**{self.mask_key: LF.dropout_mask(shape, self.p, like)})
 
     def _extra_options(self) -> dict[str, object]:
         return {"per_sequence": self.per_sequence}
@@ -91,7 +94,8 @@ class CellDropout(RecurrentRegularizer):
     """
 
     mask_key = "cell_mask"
-    supports_gru = False
+    cells = frozenset({"LSTM"})
+    cells_reason = "acts on an LSTM cell state; GRU has none"
     default_per_sequence = True
 
     def __init__(self, p: float = 0.25, per_sequence: bool = True) -> None:

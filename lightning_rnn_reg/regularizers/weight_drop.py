@@ -8,10 +8,10 @@ from torch import Tensor
 
 from lightning_rnn_reg import functional as LF
 from lightning_rnn_reg.mask_stats import records_masks
-from lightning_rnn_reg.regularizers.base import Regularizer
+from lightning_rnn_reg.regularizers.base import WeightsSiteRegularizer
 
 
-class WeightDrop(Regularizer):
+class WeightDrop(WeightsSiteRegularizer):
     """DropConnect on every ``weight_hh_l*`` of the layer it is given to (Merity et al. 2017).
 
     Train: ``U' = U * M / (1 - p)``, ``M ~ Bernoulli(1 - p)`` elementwise, one draw per
@@ -24,8 +24,6 @@ class WeightDrop(Regularizer):
 
         rnn = lrr.LSTM(400, 1150, regularizers=[lrr.WeightDrop(0.5)])
     """
-
-    site = "weights"
 
     def __init__(self, p: float = 0.5, variational: bool = False) -> None:
         super().__init__()

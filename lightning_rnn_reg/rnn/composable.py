@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_rnn_reg.loop_masks import LoopMasks
+
 
 def _step(mask: Tensor | None, t: int) -> Tensor | None:
     if mask is None:
@@ -36,10 +38,11 @@ def _zone(prev: Tensor, new: Tensor, weight: Tensor | None) -> Tensor:
 
 
 def lstm_recurrence_composable(
-    xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, hm: Tensor | None, um: Tensor | None,
-    cm: Tensor | None, zc: Tensor | None, zh: Tensor | None,
+    xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, masks: LoopMasks,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """LSTM loop in plain ops; returns ``(out, h_T, c_T)`` as ``loop.lstm_recurrence``."""
+    hm, um, cm = masks.h_mask, masks.update_mask, masks.cell_mask
+    zc, zh = masks.zone_c, masks.zone_h
     h, c = h0, c0
     outs = []
     for t in range(xw.shape[0]):
@@ -62,10 +65,10 @@ def lstm_recurrence_composable(
 
 
 def gru_recurrence_composable(
-    xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, hm: Tensor | None, um: Tensor | None,
-    zh: Tensor | None,
+    xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, masks: LoopMasks,
 ) -> tuple[Tensor, Tensor]:
     """GRU loop in plain ops; returns ``(out, h_T)`` as ``loop.gru_recurrence``."""
+    hm, um, zh = masks.h_mask, masks.update_mask, masks.zone_h
     h = h0
     outs = []
     for t in range(xw.shape[0]):

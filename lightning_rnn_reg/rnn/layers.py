@@ -19,33 +19,31 @@ The loop runs only when a recurrent-site regularizer draws masks now (or with
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lightning_rnn_reg.regularizers.base import ActivationDropoutBase, Regularizer
-from lightning_rnn_reg.regularizers.dropout import Dropout
-from lightning_rnn_reg.regularizers.recurrent import CellDropout, RecurrentRegularizer
-from lightning_rnn_reg.regularizers.weight_drop import WeightDrop
-from lightning_rnn_reg.regularizers.zoneout import Zoneout
+from lightning_rnn_reg.regularizers.base import (
+    ActivationDropoutBase,
+    RecurrentSiteRegularizer,
+    Regularizer,
+    WeightsSiteRegularizer,
+)
+from lightning_rnn_reg.regularizers.dropout import Dropout  # nn.LSTM's dropout= is Zaremba's
+from lightning_rnn_reg.rnn.fused import FusedKernels, Result
+from lightning_rnn_reg.rnn.loop_runner import LoopRunner
+from lightning_rnn_reg.rnn.params import RNNBaseCompat, register_weights, reset_uniform
 
 PATHS = ("auto", "fused", "loop")
-
-#: One direction of one layer: ``(weight_ih, weight_hh, bias_ih, bias_hh)`` (biases ``None``
-#: without ``bias``).
-_Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
-#: What acts at the ``recurrent`` site: both kinds have ``is_identity`` and ``loop_masks``.
-_RecurrentReg = RecurrentRegularizer | Zoneout
+#: The weight kinds a weights-site regularizer may declare.
+WEIGHT_KINDS = ("weight_ih", "weight_hh")
 
 
-class _RecurrentLayer(nn.Module):
+class _RecurrentLayer(RNNBaseCompat, nn.Module):
     """Shared machinery of :class:`LSTM` and :class:`GRU` (``mode`` and ``gates`` differ)."""
 
     mode: ClassVar[str] = ""
@@ -88,7 +86,9 @@ class _RecurrentLayer(nn.Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         self.num_directions = 2 if bidirectional else 1
-        self._register_weights(device, dtype)
+        self._directions = register_weights(self, self.gates, input_size, hidden_size,
+                                            num_layers, self.num_directions, bias, proj_size,
+                                            device, dtype)
         self.reset_parameters()
         regs = list(regularizers)
         if self.dropout > 0.0 and num_layers > 1:
@@ -96,7 +96,8 @@ class _RecurrentLayer(nn.Module):
         self.regularizers = nn.ModuleList(self._check_regularizers(regs, path))
         self.path = "loop" if path == "loop" or self._recurrent_regs() else "fused"
         self._forced_loop = path == "loop"
-        self._shells = self._make_shells()
+        self._kernels = FusedKernels(self._kernel, input_size, hidden_size, num_layers, bias,
+                                     bidirectional, proj_size)
 
     def _check_dropout(self, dropout: float, num_layers: int) -> float:
         """``dropout=p`` as in ``nn.LSTM``: per-step dropout on every layer's output but the
@@ -112,158 +113,96 @@ class _RecurrentLayer(nn.Module):
                 UserWarning, stacklevel=3)
         return float(dropout)
 
-    def _register_weights(
-        self, device: torch.device | str | None, dtype: torch.dtype | None
-    ) -> None:
-        """Parameters with ``nn.LSTM``'s names, shapes and order (``weight_ih_l0``, ...)."""
-        self._weight_names: list[tuple[str, str, str | None, str | None, str | None]] = []
-        rows = self.gates * self.hidden_size
-        out_size = self.proj_size or self.hidden_size
-        for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else out_size * self.num_directions
-            for direction in range(self.num_directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes: dict[str, tuple[int, ...]] = {
-                    f"weight_ih{suffix}": (rows, layer_input),
-                    f"weight_hh{suffix}": (rows, out_size),
-                }
-                if self.bias:
-                    shapes[f"bias_ih{suffix}"] = (rows,)
-                    shapes[f"bias_hh{suffix}"] = (rows,)
-                if self.proj_size:
-                    shapes[f"weight_hr{suffix}"] = (self.proj_size, self.hidden_size)
-                for name, shape in shapes.items():
-                    self.register_parameter(
-                        name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
-                self._weight_names.append((
-                    f"weight_ih{suffix}", f"weight_hh{suffix}",
-                    f"bias_ih{suffix}" if self.bias else None,
-                    f"bias_hh{suffix}" if self.bias else None,
-                    f"weight_hr{suffix}" if self.proj_size else None,
-                ))
-
     # ----------------------------------------------------------------------------- set-up
     def reset_parameters(self) -> None:
         """``U(-1/sqrt(H), 1/sqrt(H))`` for every parameter, in ``nn.LSTM``'s order (so a seed
         gives the same weights as ``nn.LSTM`` / ``nn.GRU``)."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
-    # ------------------------------------------------------- nn.RNNBase compatibility
-    def flatten_parameters(self) -> None:
-        """A no-op, for code written for ``nn.LSTM``: the fused path hands the kernel its
-        weights per call, so there is no flat buffer to compact."""
-
-    @property
-    def _all_weights(self) -> list[list[str]]:
-        """Parameter names per layer and direction, as ``nn.RNNBase._all_weights``."""
-        return [[name for name in names if name is not None] for names in self._weight_names]
-
-    @property
-    def _flat_weights_names(self) -> list[str]:
-        """Every parameter name in the kernel's order, as ``nn.RNNBase._flat_weights_names``."""
-        return [name for names in self._all_weights for name in names]
-
-    @property
-    def all_weights(self) -> list[list[nn.Parameter]]:
-        """The parameters per layer and direction, as ``nn.RNNBase.all_weights``."""
-        return [[getattr(self, name) for name in names] for names in self._all_weights]
+        reset_uniform(self, self.hidden_size)
 
     def _check_regularizers(self, regs: list[Regularizer], path: str) -> list[Regularizer]:
-        keys: dict[str, str] = {}
+        """Validate ``regs`` from their declarations: site, cells, mask fields, weights."""
         if self.proj_size and path == "loop":
             raise ValueError(
                 f"{self.mode}: proj_size > 0 runs on the fused path only (nn.LSTM's kernel); "
                 "path='loop' does not implement projections")
+        claimed: dict[str, str] = {}
         for reg in regs:
             if not isinstance(reg, Regularizer):
                 raise TypeError(
                     f"{self.mode}: regularizers must be lightning_rnn_reg Regularizer objects, "
                     f"got {type(reg).__name__}"
                 )
-            name = type(reg).__name__
-            if reg.site in ("embedding", "loss"):
-                raise ValueError(
-                    f"{self.mode}: {name} acts at site {reg.site!r}, which a recurrent layer "
-                    "cannot serve; pass it to a task module (e.g. LanguageModel) or call it "
-                    "yourself"
-                )
-            if reg.site == "between" and self.num_layers < 2:
-                raise ValueError(
-                    f"{self.mode}: {name}(at='between') needs num_layers >= 2, "
-                    f"got num_layers={self.num_layers}"
-                )
-            if reg.site == "recurrent":
-                if self.mode == "GRU" and isinstance(reg, CellDropout):
-                    raise ValueError("GRU: CellDropout acts on an LSTM cell state; GRU has none")
-                if self.mode == "GRU" and isinstance(reg, Zoneout) and reg.cell > 0.0:
-                    raise ValueError(
-                        "GRU: Zoneout(cell=...) zones out an LSTM cell state; GRU has none "
-                        "(use Zoneout(hidden=...))")
-                if self.proj_size:
-                    raise ValueError(
-                        f"{self.mode}: proj_size > 0 runs on the fused path only (nn.LSTM's "
-                        f"kernel); {name} acts inside the recurrence, which needs the loop "
-                        "path, and the loop does not implement projections")
-                if path == "fused":
-                    raise ValueError(
-                        f"{self.mode}: path='fused' cannot run {name}, which acts inside the "
-                        "recurrence; use path='auto' or 'loop'"
-                    )
-                for key in _loop_keys(reg):
-                    if key in keys:
-                        raise ValueError(
-                            f"{self.mode}: {name} and {keys[key]} both set {key!r}; give one"
-                        )
-                    keys[key] = name
-            if isinstance(reg, WeightDrop):
-                if "weights" in keys:
-                    raise ValueError(f"{self.mode}: give at most one WeightDrop")
-                keys["weights"] = name
+            self._check_site(reg)
+            for claim in self._claims(reg, path):
+                if claim in claimed:
+                    raise ValueError(f"{self.mode}: {type(reg).__name__} and {claimed[claim]} "
+                                     f"both set the {claim}; give one")
+                claimed[claim] = type(reg).__name__
         return regs
 
-    def _make_shells(self) -> tuple[nn.RNNBase, ...]:
-        """Parameter-free ``nn.LSTM`` / ``nn.GRU`` on the meta device: the entry point to the
-        fused kernel. Real tensors are swapped in per call with ``functional_call``. Kept in
-        a tuple so they are not submodules (no state, nothing in ``state_dict``)."""
-        options: dict[str, Any] = {"bias": self.bias, "bidirectional": self.bidirectional,
-                                   "device": "meta"}
+    def _claims(self, reg: Regularizer, path: str) -> list[str]:
+        """What ``reg`` fills in this layer (two regularizers may not fill one thing)."""
+        if isinstance(reg, RecurrentSiteRegularizer):
+            self._check_recurrent(reg, path)
+            return [f"loop mask {field!r}" for field in reg.mask_fields]
+        if isinstance(reg, WeightsSiteRegularizer):
+            unknown = [kind for kind in reg.weights if kind not in WEIGHT_KINDS]
+            if unknown:
+                raise ValueError(f"{self.mode}: {type(reg).__name__} acts on {unknown}; a "
+                                 f"layer has {list(WEIGHT_KINDS)}")
+            return [f"weight {kind!r}" for kind in reg.weights]
+        return []
+
+    def _check_site(self, reg: Regularizer) -> None:
+        name = type(reg).__name__
+        if reg.site in ("embedding", "loss"):
+            raise ValueError(
+                f"{self.mode}: {name} acts at site {reg.site!r}, which a recurrent layer "
+                "cannot serve; pass it to a task module (e.g. LanguageModel) or call it "
+                "yourself"
+            )
+        if reg.site == "between" and self.num_layers < 2:
+            raise ValueError(
+                f"{self.mode}: {name}(at='between') needs num_layers >= 2, "
+                f"got num_layers={self.num_layers}"
+            )
+        contract = {"recurrent": RecurrentSiteRegularizer, "weights": WeightsSiteRegularizer,
+                    "input": ActivationDropoutBase, "between": ActivationDropoutBase,
+                    "output": ActivationDropoutBase}.get(reg.site)
+        if contract is None or not isinstance(reg, contract):
+            expected = contract.__name__ if contract is not None else "a known site"
+            raise ValueError(f"{self.mode}: {name} at site {reg.site!r} does not follow the "
+                             f"contract of that site ({expected})")
+
+    def _check_recurrent(self, reg: RecurrentSiteRegularizer, path: str) -> None:
+        name = type(reg).__name__
+        reg.check_cell(self.mode)
         if self.proj_size:
-            options["proj_size"] = self.proj_size
-        out_size = (self.proj_size or self.hidden_size) * self.num_directions
-        stack = self._kernel(self.input_size, self.hidden_size, self.num_layers, **options)
-        first = self._kernel(self.input_size, self.hidden_size, 1, **options)
-        rest = self._kernel(out_size, self.hidden_size, 1, **options)
-        return (stack, first, rest)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The meta-device shells hold no state and are rebuilt on unpickling: older torch
-        # (2.4) cannot share meta storages with a spawned process (ddp_spawn pickles the
-        # model), and a shell is cheaper to rebuild than to carry.
-        return {key: value for key, value in self.__dict__.items() if key != "_shells"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._shells = self._make_shells()
+            raise ValueError(
+                f"{self.mode}: proj_size > 0 runs on the fused path only (nn.LSTM's "
+                f"kernel); {name} acts inside the recurrence, which needs the loop "
+                "path, and the loop does not implement projections")
+        if path == "fused":
+            raise ValueError(
+                f"{self.mode}: path='fused' cannot run {name}, which acts inside the "
+                "recurrence; use path='auto' or 'loop'"
+            )
 
     def _regs(self) -> Iterable[Regularizer]:
         # nn.ModuleList iterates as Module; it holds only what _check_regularizers accepted.
         return cast("Iterable[Regularizer]", self.regularizers)
 
-    def _recurrent_regs(self) -> list[_RecurrentReg]:
-        # A recurrent-site regularizer is a RecurrentRegularizer or a Zoneout.
-        return [cast(_RecurrentReg, reg) for reg in self._regs() if reg.site == "recurrent"]
+    def _recurrent_regs(self) -> list[RecurrentSiteRegularizer]:
+        return [reg for reg in self._regs() if isinstance(reg, RecurrentSiteRegularizer)]
 
     def _site_regs(self, site: str) -> list[ActivationDropoutBase]:
         # Only activation dropouts act at 'input' / 'between' / 'output'.
         return [cast(ActivationDropoutBase, reg) for reg in self._regs() if reg.site == site]
 
-    def _weight_drop(self) -> WeightDrop | None:
-        for reg in self._regs():
-            if isinstance(reg, WeightDrop):
-                return reg
-        return None
+    def _weight_regs(self) -> dict[str, WeightsSiteRegularizer]:
+        """``{weight kind: the regularizer acting on it now}``."""
+        return {kind: reg for reg in self._regs() if isinstance(reg, WeightsSiteRegularizer)
+                and not reg.is_identity() for kind in reg.weights}
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -409,154 +348,59 @@ class _RecurrentLayer(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------ the stack
-    def _layer_weights(self, layer: int, direction: int) -> _Weights:
-        w_ih, w_hh, b_ih, b_hh, _ = self._weight_names[layer * self.num_directions + direction]
-        return (
-            getattr(self, w_ih),
-            getattr(self, w_hh),
-            getattr(self, b_ih) if b_ih is not None else None,
-            getattr(self, b_hh) if b_hh is not None else None,
-        )
+    def _direction_weights(self, index: int, drops: dict[str, WeightsSiteRegularizer]
+                           ) -> dict[str, Tensor]:
+        """``{kind: tensor}`` of direction ``index`` (layer-major), weights-site regularizers
+        applied."""
+        weights = self._directions[index].tensors(self)
+        for kind, reg in drops.items():
+            weights[kind] = reg(weights[kind])
+        return weights
 
     def _run(
         self, x: Tensor, h0: Tensor, c0: Tensor | None, lengths: Tensor | None
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
+    ) -> Result:
+        """The stack: input-site dropout, the layers (one runner, picked once per call),
+        between-layer dropout, output-site dropout."""
         for reg in self._site_regs("input"):
             x = reg.drop(x, False)
-        use_loop = self._uses_loop_now()
-        weight_drop = self._weight_drop()
+        drops = self._weight_regs()
         between = self._site_regs("between")
-        if not use_loop and not between:
-            weights = self._stack_weights(weight_drop)
-            out, h_n, c_n = self._fused(self._shells[0], weights, x, h0, c0, lengths)
+        loop = self._uses_loop_now()
+        if not loop and not between:  # one kernel call for the whole stack
+            weights: dict[str, Tensor] = {}
+            for index, direction in enumerate(self._directions):
+                tensors = self._direction_weights(index, drops)
+                weights.update({direction.names[kind]: t for kind, t in tensors.items()})
+            out, h_n, c_n = self._kernels.run_stack(weights, x, h0, c0, lengths)
         else:
-            out, h_n, c_n = self._run_layers(x, h0, c0, lengths, use_loop, weight_drop, between)
+            runner: FusedKernels | LoopRunner = (
+                LoopRunner(self.mode, self.hidden_size, self._recurrent_regs()) if loop
+                else self._kernels)
+            out, h_n, c_n = self._run_layers(runner, drops, between, x, h0, c0, lengths)
         for reg in self._site_regs("output"):
             out = reg.drop(out, False)
         return out, h_n, c_n
 
-    def _stack_weights(self, weight_drop: WeightDrop | None) -> dict[str, Tensor]:
-        weights: dict[str, Tensor] = dict(self.named_parameters(recurse=False))
-        if weight_drop is not None and not weight_drop.is_identity():
-            for names in self._weight_names:
-                weights[names[1]] = weight_drop(weights[names[1]])
-        return weights
-
-    def _run_layers(
-        self,
-        x: Tensor,
-        h0: Tensor,
-        c0: Tensor | None,
-        lengths: Tensor | None,
-        use_loop: bool,
-        weight_drop: WeightDrop | None,
-        between: list[ActivationDropoutBase],
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        drop = weight_drop if weight_drop is not None and not weight_drop.is_identity() else None
-        valid = None
-        if use_loop and lengths is not None:
-            steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
-            valid = (steps < lengths.to(x.device).unsqueeze(0)).unsqueeze(-1)
+    def _run_layers(self, runner: FusedKernels | LoopRunner,
+                    drops: dict[str, WeightsSiteRegularizer],
+                    between: list[ActivationDropoutBase], x: Tensor, h0: Tensor,
+                    c0: Tensor | None, lengths: Tensor | None) -> Result:
         h_list, c_list = [], []
+        d = self.num_directions
         for layer in range(self.num_layers):
             if layer > 0:
                 for reg in between:
                     x = reg.drop(x, False)
-            first = layer * self.num_directions
-            state = slice(first, first + self.num_directions)
-            per_direction: list[_Weights] = []
-            for direction in range(self.num_directions):
-                w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer, direction)
-                if drop is not None:
-                    w_hh = drop(w_hh)
-                per_direction.append((w_ih, w_hh, b_ih, b_hh))
-            if use_loop:
-                x, h, c = self._loop_layer(x, per_direction, h0[state],
-                                           c0[state] if c0 is not None else None, lengths, valid)
-            else:
-                shell = self._shells[1 if layer == 0 else 2]
-                weights = _shell_weights(per_direction)
-                for direction in range(self.num_directions):
-                    w_hr = self._weight_names[first + direction][4]
-                    if w_hr is not None:
-                        weights["weight_hr_l0" + ("_reverse" if direction else "")] = \
-                            getattr(self, w_hr)
-                x, h, c = self._fused(shell, weights, x, h0[state],
-                                      c0[state] if c0 is not None else None, lengths)
+            state = slice(layer * d, (layer + 1) * d)
+            directions = [self._direction_weights(i, drops) for i in range(layer * d,
+                                                                            (layer + 1) * d)]
+            x, h, c = runner.run_layer(layer, directions, x, h0[state],
+                                       c0[state] if c0 is not None else None, lengths)
             h_list.append(h)
             if c is not None:
                 c_list.append(c)
         return x, torch.cat(h_list), torch.cat(c_list) if c_list else None
-
-    def _fused(
-        self,
-        shell: nn.RNNBase,
-        weights: dict[str, Tensor],
-        x: Tensor,
-        h0: Tensor,
-        c0: Tensor | None,
-        lengths: Tensor | None,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        steps = x.shape[0]
-        inp: Tensor | PackedSequence = x
-        if lengths is not None:
-            inp = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-        state = (h0, c0) if c0 is not None else h0
-        out, new_state = functional_call(shell, weights, (inp, state))
-        if lengths is not None:
-            out, _ = pad_packed_sequence(out, total_length=steps)
-        if isinstance(new_state, tuple):
-            return out, new_state[0], new_state[1]
-        return out, new_state, None
-
-    def _loop_layer(
-        self,
-        x: Tensor,
-        per_direction: list[_Weights],
-        h0: Tensor,
-        c0: Tensor | None,
-        lengths: Tensor | None,
-        valid: Tensor | None,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        steps, batch = x.shape[0], x.shape[1]
-        if valid is not None:
-            # padding never reaches a state or a gradient, even a nan or inf there: the padded
-            # inputs become zeros (gradient 0) and the padded steps keep the state exactly
-            x = torch.where(valid, x, x.new_zeros(()))
-        outs, hs, cs = [], [], []
-        for direction, weights in enumerate(per_direction):
-            inp = x
-            reverse_index = None
-            if direction == 1:
-                reverse_index = _reverse_index(steps, batch, lengths, x.device)
-                inp = _gather_time(x, reverse_index)
-            masks: dict[str, Tensor] = {}
-            for reg in self._recurrent_regs():
-                masks.update(reg.loop_masks(steps, batch, self.hidden_size, x))
-            if valid is not None:
-                masks = _freeze_padding(masks, valid.to(x.dtype), self.mode == "LSTM")
-            c0_d = c0[direction] if c0 is not None else None
-            out, h, c = self._recurrence(inp, weights, h0[direction], c0_d, masks)
-            if reverse_index is not None:
-                out = _gather_time(out, reverse_index)
-            if valid is not None:
-                out = torch.where(valid, out, out.new_zeros(()))
-            outs.append(out)
-            hs.append(h)
-            if c is not None:
-                cs.append(c)
-        output = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
-        return output, torch.stack(hs), torch.stack(cs) if cs else None
-
-    def _recurrence(
-        self,
-        x: Tensor,
-        weights: _Weights,
-        h0: Tensor,
-        c0: Tensor | None,
-        masks: dict[str, Tensor],
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        raise NotImplementedError
 
 
 class LSTM(_RecurrentLayer):
@@ -643,24 +487,6 @@ class LSTM(_RecurrentLayer):
         assert c_n is not None
         return h_n, c_n
 
-    def _recurrence(
-        self,
-        x: Tensor,
-        weights: _Weights,
-        h0: Tensor,
-        c0: Tensor | None,
-        masks: dict[str, Tensor],
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        from lightning_rnn_reg.rnn.loop import lstm_recurrence  # imported on first use
-
-        assert c0 is not None  # LSTM._initial_state always gives c_0
-        w_ih, w_hh, b_ih, b_hh = weights
-        bias = b_ih + b_hh if b_ih is not None and b_hh is not None else None
-        # under autocast the projection comes out in the low dtype; the recurrence runs in the
-        # parameters' dtype (see docs: as accurate as nn.LSTM's AMP kernel, or better)
-        xw = F.linear(x, w_ih, bias).to(w_hh.dtype)
-        return lstm_recurrence(xw, w_hh, h0.to(w_hh.dtype), c0.to(w_hh.dtype), **masks)
-
 
 class GRU(_RecurrentLayer):
     """Multi-layer GRU that takes regularizers; a drop-in for ``nn.GRU``.
@@ -710,64 +536,3 @@ class GRU(_RecurrentLayer):
         if not isinstance(hx, Tensor):
             raise ValueError("GRU: hx must be a Tensor h_0")
         return self._check_state("h_0", hx, batch, self.hidden_size, unbatched), None
-
-    def _recurrence(
-        self,
-        x: Tensor,
-        weights: _Weights,
-        h0: Tensor,
-        c0: Tensor | None,
-        masks: dict[str, Tensor],
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        from lightning_rnn_reg.rnn.loop import gru_recurrence  # imported on first use
-
-        w_ih, w_hh, b_ih, b_hh = weights
-        xw = F.linear(x, w_ih, b_ih).to(w_hh.dtype)  # autocast: recurrence in w_hh's dtype
-        if b_hh is None:
-            b_hh = w_hh.new_zeros(w_hh.shape[0])
-        out, h = gru_recurrence(xw, w_hh, b_hh, h0.to(w_hh.dtype), **masks)
-        return out, h, None
-
-
-def _loop_keys(reg: Regularizer) -> tuple[str, ...]:
-    if isinstance(reg, Zoneout):
-        return ("zone_c", "zone_h")
-    # Any other recurrent-site regularizer is a RecurrentRegularizer.
-    return (cast(RecurrentRegularizer, reg).mask_key,)
-
-
-def _shell_weights(per_direction: list[_Weights]) -> dict[str, Tensor]:
-    weights: dict[str, Tensor] = {}
-    for direction, tensors in enumerate(per_direction):
-        suffix = "_l0" + ("_reverse" if direction == 1 else "")
-        kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        for kind, tensor in zip(kinds, tensors, strict=True):
-            if tensor is not None:
-                weights[kind + suffix] = tensor
-    return weights
-
-
-def _reverse_index(steps: int, batch: int, lengths: Tensor | None, device: torch.device) -> Tensor:
-    """``(T, B)`` time index that reverses each sequence within its length (an involution)."""
-    t = torch.arange(steps, device=device).unsqueeze(1).expand(steps, batch)
-    if lengths is None:
-        return steps - 1 - t
-    length = lengths.to(device).unsqueeze(0)
-    return torch.where(t < length, length - 1 - t, t)
-
-
-def _gather_time(x: Tensor, index: Tensor) -> Tensor:
-    return x.gather(0, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-
-
-def _freeze_padding(masks: dict[str, Tensor], valid: Tensor, has_cell: bool) -> dict[str, Tensor]:
-    """Fold padding into the zoneout weights: at a padded step ``d = 1`` keeps the state
-    (``lerp`` with weight 1 returns the previous state exactly)."""
-    frozen = dict(masks)
-    keys = ("zone_c", "zone_h") if has_cell else ("zone_h",)
-    for key in keys:
-        if key in frozen:
-            frozen[key] = 1.0 - (1.0 - frozen[key]) * valid
-        else:
-            frozen[key] = 1.0 - valid
-    return frozen

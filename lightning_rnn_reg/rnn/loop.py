@@ -67,11 +67,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 import torch
 from torch import Tensor
 
+from lightning_rnn_reg.loop_masks import LoopMasks
 from lightning_rnn_reg.rnn.composable import (
     gru_recurrence_composable,
     lstm_recurrence_composable,
@@ -102,18 +103,34 @@ class _Ctx(Protocol):
 
     saved_tensors: tuple[Tensor | None, ...]
     needs_input_grad: tuple[bool, ...]
+    masks: LoopMasks
 
     def save_for_backward(self, *tensors: Tensor | None) -> None: ...
 
     def set_materialize_grads(self, value: bool) -> None: ...
 
 
-# what forward saves: (w_hh, h0, out, acts, q, tanh_c, hin_buf, hm, um, cm, zc, zh)
-_LSTMSaved = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None,
-                   Tensor | None, Tensor | None, Tensor | None, Tensor | None, Tensor | None]
-# what forward saves: (w_hh, h0, out, hh, n_buf, hin_buf, hm, um, zh)
-_GRUSaved = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
-                  Tensor | None, Tensor | None]
+class _LSTMSaved(NamedTuple):
+    """What the LSTM forward keeps for backward (the masks travel on ``ctx.masks``)."""
+
+    w_hh: Tensor
+    h0: Tensor
+    out: Tensor
+    acts: Tensor  # [i, f, sigmoid(2 a_g), o] per step
+    q: Tensor  # [g * m^u, c_{t-1}, 4 i m^u] per step
+    tanh_c: Tensor
+    hin_buf: Tensor | None  # h_{t-1} * m^h when that differs from the output
+
+
+class _GRUSaved(NamedTuple):
+    """What the GRU forward keeps for backward (the masks travel on ``ctx.masks``)."""
+
+    w_hh: Tensor
+    h0: Tensor
+    out: Tensor
+    hh: Tensor  # [r, z, hh_n] per step
+    n_buf: Tensor
+    hin_buf: Tensor | None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,6 +199,52 @@ def _full_precision(like: Tensor) -> AbstractContextManager[None]:
     return torch.autocast(device_type=like.device.type, enabled=False)
 
 
+#: The mask fields each cell's loop implements.
+_LSTM_FIELDS = ("h_mask", "update_mask", "cell_mask", "zone_c", "zone_h")
+_GRU_FIELDS = ("h_mask", "update_mask", "zone_h")
+
+
+def _checked_masks(masks: LoopMasks | None, given: dict[str, Tensor | None],
+                   supported: Sequence[str], steps: int, batch: int, hidden: int,
+                   like: Tensor, kind: str) -> LoopMasks:
+    """``masks`` plus the keyword masks, each checked, detached, in ``like``'s dtype."""
+    merged = (masks if masks is not None else LoopMasks()).merge(
+        {name: value for name, value in given.items() if value is not None})
+    unknown = [name for name in merged if name not in supported]
+    if unknown:
+        raise ValueError(f"{kind}: this cell has no {unknown} (it takes {list(supported)})")
+    return LoopMasks(**{name: _mask(name, merged[name], steps, batch, hidden, like)
+                        for name in merged})
+
+
+def _initial_grad(grad_out: Tensor | None, grad_last: Tensor | None, dh: Tensor) -> Tensor:
+    """``dh`` set to the gradient reaching the last state: ``grad_out[T-1] + grad_h``."""
+    if grad_out is not None:
+        dh.copy_(grad_out[-1])
+        if grad_last is not None:
+            dh.add_(grad_last)
+    elif grad_last is not None:
+        dh.copy_(grad_last)
+    else:
+        dh.zero_()
+    return dh
+
+
+def _recurrent_weight_grad(dgates: Tensor, hin_buf: Tensor | None, h0: Tensor,
+                           out: Tensor) -> Tensor:
+    """``dW_hh = sum_t dgates_t^T hin_t`` as one product over all steps (``hin_t`` is
+    ``hin_buf[t]``, or ``h_{t-1}``: ``h0`` then the outputs)."""
+    steps, batch, gates = dgates.shape
+    hidden = out.shape[-1]
+    flat = dgates.view(steps * batch, gates)
+    if hin_buf is not None:
+        return torch.mm(flat.t(), hin_buf.view(steps * batch, hidden))
+    d_w = torch.mm(flat[:batch].t(), h0)
+    if steps > 1:
+        d_w.addmm_(flat[batch:].t(), out[: steps - 1].reshape(-1, hidden))
+    return d_w
+
+
 def _refuse_double_backward() -> None:
     # Autograd runs a Function's backward with grad mode on exactly when create_graph=True.
     if torch.is_grad_enabled():
@@ -194,10 +257,12 @@ def _refuse_double_backward() -> None:
 
 
 def _lstm_forward(
-    xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, hm: Tensor | None, um: Tensor | None,
-    cm: Tensor | None, zc: Tensor | None, zh: Tensor | None, save: bool, save_hin: bool,
+    xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, masks: LoopMasks, save: bool,
+    save_hin: bool,
 ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor | None, ...]]:
     """The LSTM loop; with ``save`` the buffers backward needs are per step (else reused)."""
+    hm, um, cm = masks.h_mask, masks.update_mask, masks.cell_mask
+    zc, zh = masks.zone_c, masks.zone_h
     steps, batch, gates = xw.shape
     hidden = gates // 4
     new = xw.new_empty
@@ -266,8 +331,8 @@ def _lstm_forward(
 def _lstm_backward(
     ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None, grad_c: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
-    (w_hh, h0, out, acts, q, tanh_c, hin_buf,
-     hm, um, cm, zc, zh) = cast(_LSTMSaved, ctx.saved_tensors)
+    w_hh, h0, out, acts, q, tanh_c, hin_buf = _LSTMSaved(*cast(_LSTMSaved, ctx.saved_tensors))
+    hm, cm, zc, zh = ctx.masks.h_mask, ctx.masks.cell_mask, ctx.masks.zone_c, ctx.masks.zone_h
     need_xw, need_w, need_h0, need_c0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 4 * hidden
@@ -289,21 +354,9 @@ def _lstm_backward(
     s = new(4, batch, hidden)
     s_q, s_o = s[0:3], s[3]
     tmp, dhn_buf, dcn_buf, dpre_buf = (new(batch, hidden) for _ in range(4))
-    dh, dh_other = new(batch, hidden), new(batch, hidden)
-    dc, dc_other = new(batch, hidden), new(batch, hidden)
-
-    if grad_out is not None:
-        dh.copy_(grad_out[steps - 1])
-        if grad_h is not None:
-            dh.add_(grad_h)
-    elif grad_h is not None:
-        dh.copy_(grad_h)
-    else:
-        dh.zero_()
-    if grad_c is not None:
-        dc.copy_(grad_c)
-    else:
-        dc.zero_()
+    dh = _initial_grad(grad_out, grad_h, new(batch, hidden))
+    dc = _initial_grad(None, grad_c, new(batch, hidden))
+    dh_other, dc_other = new(batch, hidden), new(batch, hidden)
 
     for t in range(steps - 1, -1, -1):
         # gradient of hnew, cnew
@@ -347,17 +400,9 @@ def _lstm_backward(
                 torch.addcmul(base, dhin, hm_s[t], out=dh_other)
         dh, dh_other = dh_other, dh
 
-    d_w = None
-    if need_w:
-        flat = dgates.view(steps * batch, gates)
-        if hin_buf is not None:
-            d_w = torch.mm(flat.t(), hin_buf.view(steps * batch, hidden))
-        else:
-            d_w = torch.mm(dg_s[0].t(), h0)
-            if steps > 1:
-                d_w.addmm_(flat[batch:].t(), out[: steps - 1].reshape(-1, hidden))
+    d_w = _recurrent_weight_grad(dgates, hin_buf, h0, out) if need_w else None
     return (dgates if need_xw else None, d_w, dh if need_h0 else None,
-            dc if need_c0 else None, None, None, None, None, None)
+            dc if need_c0 else None, None)
 
 
 class _LSTMRecurrence(torch.autograd.Function):
@@ -365,18 +410,15 @@ class _LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: _Ctx, xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor,
-        hm: Tensor | None, um: Tensor | None, cm: Tensor | None, zc: Tensor | None,
-        zh: Tensor | None,
+        ctx: _Ctx, xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, masks: LoopMasks,
     ) -> tuple[Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)
         save_hin = bool(ctx.needs_input_grad[1])
-        out, h_n, c_n, saved = _lstm_forward(xw, w_hh, h0, c0, hm, um, cm, zc, zh, True,
-                                             save_hin)
+        out, h_n, c_n, saved = _lstm_forward(xw, w_hh, h0, c0, masks, True, save_hin)
         acts, q, tanh_c, hin_buf = saved
-        if not save_hin:
-            hin_buf = None
-        ctx.save_for_backward(w_hh, h0, out, acts, q, tanh_c, hin_buf, hm, um, cm, zc, zh)
+        ctx.masks = masks  # constants: no gradient, nothing for autograd to track
+        ctx.save_for_backward(*_LSTMSaved(w_hh, h0, out, cast(Tensor, acts), cast(Tensor, q),
+                                          cast(Tensor, tanh_c), hin_buf if save_hin else None))
         return out, h_n, c_n
 
     @staticmethod
@@ -396,6 +438,7 @@ def lstm_recurrence(
     h0: Tensor,
     c0: Tensor,
     *,
+    masks: LoopMasks | None = None,
     h_mask: Tensor | None = None,
     update_mask: Tensor | None = None,
     cell_mask: Tensor | None = None,
@@ -408,6 +451,8 @@ def lstm_recurrence(
         xw: ``(T, B, 4H)`` = ``x_t W_ih^T + b_ih + b_hh``, gate order ``i, f, g, o``.
         w_hh: ``(4H, H)`` recurrent weights.
         h0, c0: ``(B, H)`` initial state (may be expanded / non-contiguous).
+        masks: the masks as one :class:`~lightning_rnn_reg.loop_masks.LoopMasks` (what the
+            layers pass); the keyword masks below are the same fields, added to it.
         h_mask: RecurrentDropout mask on ``h_{t-1}`` before the recurrent product.
         update_mask: UpdateDropout mask on ``g``.
         cell_mask: CellDropout mask on the new cell.
@@ -421,18 +466,17 @@ def lstm_recurrence(
     hidden = _check_common(xw, w_hh, h0, 4, "lstm_recurrence")
     if tuple(c0.shape) != tuple(h0.shape) or c0.dtype != xw.dtype:
         raise ValueError("lstm_recurrence: c0 must match h0's shape and dtype")
-    steps, batch = xw.shape[0], xw.shape[1]
-    hm, um, cm, zc, zh = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
-        ("h_mask", h_mask), ("update_mask", update_mask), ("cell_mask", cell_mask),
-        ("zone_c", zone_c), ("zone_h", zone_h))]
+    given = {"h_mask": h_mask, "update_mask": update_mask, "cell_mask": cell_mask,
+             "zone_c": zone_c, "zone_h": zone_h}
+    checked = _checked_masks(masks, given, _LSTM_FIELDS, xw.shape[0], xw.shape[1], hidden, xw,
+                             "lstm_recurrence")
     if _transforms_active():
-        return lstm_recurrence_composable(xw, w_hh, h0, c0, hm, um, cm, zc, zh)
+        return lstm_recurrence_composable(xw, w_hh, h0, c0, checked)
     with _full_precision(xw):
         if _needs_graph(xw, w_hh, h0, c0):
             return cast("tuple[Tensor, Tensor, Tensor]",
-                        _LSTMRecurrence.apply(xw, w_hh, h0, c0, hm, um, cm, zc, zh))
-        out, h_n, c_n, _ = _lstm_forward(xw, w_hh, h0, c0, hm, um, cm, zc, zh, save=False,
-                                         save_hin=False)
+                        _LSTMRecurrence.apply(xw, w_hh, h0, c0, checked))
+        out, h_n, c_n, _ = _lstm_forward(xw, w_hh, h0, c0, checked, save=False, save_hin=False)
     return out, h_n, c_n
 
 
@@ -442,10 +486,11 @@ def lstm_recurrence(
 
 
 def _gru_forward(
-    xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, hm: Tensor | None, um: Tensor | None,
-    zh: Tensor | None, save: bool, save_hin: bool,
+    xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, masks: LoopMasks, save: bool,
+    save_hin: bool,
 ) -> tuple[Tensor, Tensor, tuple[Tensor | None, ...]]:
     """The GRU loop; with ``save`` the buffers backward needs are per step (else reused)."""
+    hm, um, zh = masks.h_mask, masks.update_mask, masks.zone_h
     steps, batch, gates = xw.shape
     hidden = gates // 3
     new = xw.new_empty
@@ -493,7 +538,8 @@ def _gru_forward(
 def _gru_backward(
     ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
-    w_hh, h0, out, hh, n_buf, hin_buf, hm, um, zh = cast(_GRUSaved, ctx.saved_tensors)
+    w_hh, h0, out, hh, n_buf, hin_buf = _GRUSaved(*cast(_GRUSaved, ctx.saved_tensors))
+    hm, um, zh = ctx.masks.h_mask, ctx.masks.update_mask, ctx.masks.zone_h
     need_xw, need_w, need_b, need_h0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 3 * hidden
@@ -515,15 +561,7 @@ def _gru_backward(
     s = new(2, batch, hidden)  # [dr, dz] before the sigmoid derivative
     s_r, s_z = s[0], s[1]
     tmp, dhn_buf, direct = new(batch, hidden), new(batch, hidden), new(batch, hidden)
-    dh, dh_other = new(batch, hidden), new(batch, hidden)
-    if grad_out is not None:
-        dh.copy_(grad_out[steps - 1])
-        if grad_h is not None:
-            dh.add_(grad_h)
-    elif grad_h is not None:
-        dh.copy_(grad_h)
-    else:
-        dh.zero_()
+    dh, dh_other = _initial_grad(grad_out, grad_h, new(batch, hidden)), new(batch, hidden)
 
     for t in range(steps - 1, -1, -1):
         h_prev = out_s[t - 1] if t > 0 else h0
@@ -553,17 +591,9 @@ def _gru_backward(
             torch.mm(dhh_s[t], w_hh, out=dh_other).mul_(hm_s[t]).add_(direct)
         dh, dh_other = dh_other, dh
 
-    flat = dhh.view(steps * batch, gates)
-    d_w = None
-    if need_w:
-        if hin_buf is not None:
-            d_w = torch.mm(flat.t(), hin_buf.view(steps * batch, hidden))
-        else:
-            d_w = torch.mm(dhh_s[0].t(), h0)
-            if steps > 1:
-                d_w.addmm_(flat[batch:].t(), out[: steps - 1].reshape(-1, hidden))
-    d_b = flat.sum(0) if need_b else None
-    return (dxw if need_xw else None, d_w, d_b, dh if need_h0 else None, None, None, None)
+    d_w = _recurrent_weight_grad(dhh, hin_buf, h0, out) if need_w else None
+    d_b = dhh.view(steps * batch, gates).sum(0) if need_b else None
+    return (dxw if need_xw else None, d_w, d_b, dh if need_h0 else None, None)
 
 
 class _GRURecurrence(torch.autograd.Function):
@@ -571,16 +601,15 @@ class _GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: _Ctx, xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor,
-        hm: Tensor | None, um: Tensor | None, zh: Tensor | None,
+        ctx: _Ctx, xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, masks: LoopMasks,
     ) -> tuple[Tensor, Tensor]:
         ctx.set_materialize_grads(False)
         save_hin = bool(ctx.needs_input_grad[1])
-        out, h_n, saved = _gru_forward(xw, w_hh, b_hh, h0, hm, um, zh, True, save_hin)
+        out, h_n, saved = _gru_forward(xw, w_hh, b_hh, h0, masks, True, save_hin)
         hh, n_buf, hin_buf = saved
-        if not save_hin:
-            hin_buf = None
-        ctx.save_for_backward(w_hh, h0, out, hh, n_buf, hin_buf, hm, um, zh)
+        ctx.masks = masks
+        ctx.save_for_backward(*_GRUSaved(w_hh, h0, out, cast(Tensor, hh), cast(Tensor, n_buf),
+                                         hin_buf if save_hin else None))
         return out, h_n
 
     @staticmethod
@@ -599,6 +628,7 @@ def gru_recurrence(
     b_hh: Tensor,
     h0: Tensor,
     *,
+    masks: LoopMasks | None = None,
     h_mask: Tensor | None = None,
     update_mask: Tensor | None = None,
     zone_h: Tensor | None = None,
@@ -621,14 +651,14 @@ def gru_recurrence(
     hidden = _check_common(xw, w_hh, h0, 3, "gru_recurrence")
     if tuple(b_hh.shape) != (3 * hidden,) or b_hh.dtype != xw.dtype:
         raise ValueError(f"gru_recurrence: b_hh must be (3H,) = ({3 * hidden},) of xw's dtype")
-    steps, batch = xw.shape[0], xw.shape[1]
-    hm, um, zh = [_mask(name, m, steps, batch, hidden, xw) for name, m in (
-        ("h_mask", h_mask), ("update_mask", update_mask), ("zone_h", zone_h))]
+    given = {"h_mask": h_mask, "update_mask": update_mask, "zone_h": zone_h}
+    checked = _checked_masks(masks, given, _GRU_FIELDS, xw.shape[0], xw.shape[1], hidden, xw,
+                             "gru_recurrence")
     if _transforms_active():
-        return gru_recurrence_composable(xw, w_hh, b_hh, h0, hm, um, zh)
+        return gru_recurrence_composable(xw, w_hh, b_hh, h0, checked)
     with _full_precision(xw):
         if _needs_graph(xw, w_hh, b_hh, h0):
             return cast("tuple[Tensor, Tensor]",
-                        _GRURecurrence.apply(xw, w_hh, b_hh, h0, hm, um, zh))
-        out, h_n, _ = _gru_forward(xw, w_hh, b_hh, h0, hm, um, zh, save=False, save_hin=False)
+                        _GRURecurrence.apply(xw, w_hh, b_hh, h0, checked))
+        out, h_n, _ = _gru_forward(xw, w_hh, b_hh, h0, checked, save=False, save_hin=False)
     return out, h_n

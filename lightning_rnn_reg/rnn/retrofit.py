@@ -27,8 +27,7 @@ from typing import Any, TypeVar, cast
 from torch import nn
 from torch.nn.utils import parametrize
 
-from lightning_rnn_reg.regularizers.base import Regularizer
-from lightning_rnn_reg.regularizers.zoneout import Zoneout
+from lightning_rnn_reg.regularizers.base import RecurrentSiteRegularizer, Regularizer
 from lightning_rnn_reg.rnn.layers import GRU, LSTM
 
 __all__ = ["regularize", "to_torch"]
@@ -283,11 +282,11 @@ def _to_lrr(name: str, old: nn.Module, regs: list[Regularizer]) -> nn.Module:
 
 def _to_torch_layer(name: str, layer: LSTM | GRU) -> nn.RNNBase:
     for reg in layer.regularizers:
-        if isinstance(reg, Zoneout) and not reg.is_identity():
+        if isinstance(reg, RecurrentSiteRegularizer) and not reg.eval_is_plain:
             raise ValueError(
                 f"to_torch: {name} ({_kind_name(layer)}) holds {reg!r}: its eval rule "
-                "c_t = p c_{t-1} + (1 - p) c~_t (the same for h) has no nn.LSTM / nn.GRU "
-                "equivalent; keep the lightning_rnn_reg layer for inference")
+                "(Zoneout: c_t = p c_{t-1} + (1 - p) c~_t, the same for h) has no nn.LSTM / "
+                "nn.GRU equivalent; keep the lightning_rnn_reg layer for inference")
     _check_plain(name, layer, "to_torch")
     torch_kind = nn.LSTM if isinstance(layer, LSTM) else nn.GRU
     kwargs: dict[str, Any] = {}

@@ -39,8 +39,8 @@ def test_default_per_sequence_follows_papers(cls, per_sequence):
 @pytest.mark.parametrize(
     ("cls", "gru"), [(RecurrentDropout, True), (CellDropout, False), (UpdateDropout, True)]
 )
-def test_gru_support_flag(cls, gru):
-    assert cls.supports_gru is gru
+def test_declared_cells(cls, gru):
+    assert ("GRU" in cls.cells) is gru and "LSTM" in cls.cells
 
 
 @pytest.mark.parametrize("cls", CLASSES)

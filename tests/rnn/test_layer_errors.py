@@ -55,7 +55,7 @@ def test_two_regularizers_setting_the_same_mask_raise():
 
 
 def test_two_weight_drops_raise():
-    with pytest.raises(ValueError, match="at most one WeightDrop"):
+    with pytest.raises(ValueError, match="both set the weight 'weight_hh'"):
         lrr.LSTM(4, 6, regularizers=[lrr.WeightDrop(0.3), lrr.WeightDrop(0.2)])
 
 

@@ -7,7 +7,7 @@ import torch
 from lstm_reference import expand, gru_steps, lstm_steps
 
 import lightning_rnn_reg as lrr
-from lightning_rnn_reg.rnn import loop
+from lightning_rnn_reg.rnn import loop_runner
 
 T, B, I, H = 5, 3, 4, 6
 
@@ -236,7 +236,7 @@ def test_eval_runs_fused_kernel_when_update_dropout_is_inactive(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("loop path used in eval")
 
-    monkeypatch.setattr(loop, "lstm_recurrence", fail)
+    monkeypatch.setattr(loop_runner, "lstm_recurrence", fail)
     layer(torch.randn(T, B, I))
     with pytest.raises(AssertionError, match="loop path used"), lrr.mc_dropout():
         layer(torch.randn(T, B, I))
