@@ -3,7 +3,8 @@ r"""``LoopMasks``: what recurrent-site regularizers hand to the custom loop, by 
 One field per kind of mask the loop's math knows (``lightning_rnn_reg.rnn.loop``), each
 ``None`` (that op is skipped) or a tensor broadcastable to ``(T, B, H)`` with 3 dimensions
 (per step ``(T, B, H|1)``, per sequence ``(1, B|1, H|1)``); ``gate_h_mask`` has a gate axis
-in front, ``(G, T|1, B|1, H|1)``. Masks never receive gradients::
+after time, ``(T|1, G, B|1, H|1)`` (``G`` = 4 for LSTM, 3 for GRU, in the layer's gate order).
+Masks never receive gradients::
 
     h_mask        m^h    hin = h_{t-1} * m^h_t, the same for every gate   RecurrentDropout
     gate_h_mask   m^h_k  hin_k = h_{t-1} * m^h_{k,t}, one per gate k      (Gal 2016, untied)

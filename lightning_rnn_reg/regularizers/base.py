@@ -166,8 +166,10 @@ class RecurrentSiteRegularizer(Regularizer):
         """True when this regularizer changes nothing now (the fused kernel can run)."""
         raise NotImplementedError
 
-    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> LoopMasks:
-        """The masks for one direction of one layer (``like``: dtype and device)."""
+    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor,
+                   gates: int = 4) -> LoopMasks:
+        """The masks for one direction of one layer: ``steps`` x ``batch`` x ``hidden``
+        units of a cell with ``gates`` gates (4 LSTM, 3 GRU); ``like``: dtype and device."""
         raise NotImplementedError
 
     def check_cell(self, cell: str) -> None:

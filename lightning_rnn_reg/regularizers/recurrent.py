@@ -47,7 +47,8 @@ class RecurrentRegularizer(RecurrentSiteRegularizer):
         return self.p == 0.0 or not self.stochastic
 
     @records_masks
-    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> LoopMasks:
+    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor,
+                   gates: int = 4) -> LoopMasks:
         """The masks for one direction of one layer: ``mask_key`` set to a ``(1|T, B, H)``
         mask, or no mask at all."""
         if self.is_identity():

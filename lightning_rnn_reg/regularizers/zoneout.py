@@ -54,7 +54,8 @@ class Zoneout(RecurrentSiteRegularizer):
                              "none (use Zoneout(hidden=...))")
 
     @records_masks
-    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor) -> LoopMasks:
+    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor,
+                   gates: int = 4) -> LoopMasks:
         """Zoneout weights for the loop: ``zone_c`` / ``zone_h`` of shape ``(1|T, B, H)``
         (Bernoulli draws) or one-element tensors holding the rate (eval)."""
         shape = (1 if self.per_sequence else steps, batch, hidden)

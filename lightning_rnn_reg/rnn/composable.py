@@ -37,18 +37,26 @@ def _zone(prev: Tensor, new: Tensor, weight: Tensor | None) -> Tensor:
     return new if weight is None else weight * prev + (1.0 - weight) * new
 
 
+def _recurrent_product(h: Tensor, w_hh: Tensor, masks: LoopMasks, t: int) -> Tensor:
+    """``hin @ W_hh^T`` with the tied mask (one for all gates) or one mask per gate."""
+    gate_masks = _step(masks.gate_h_mask, t)
+    if gate_masks is not None:
+        rows = w_hh.chunk(gate_masks.shape[0], dim=0)
+        return torch.cat([(h * m) @ w.t() for m, w in zip(gate_masks, rows, strict=True)], -1)
+    mask = _step(masks.h_mask, t)
+    return (h if mask is None else h * mask) @ w_hh.t()
+
+
 def lstm_recurrence_composable(
     xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, masks: LoopMasks,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """LSTM loop in plain ops; returns ``(out, h_T, c_T)`` as ``loop.lstm_recurrence``."""
-    hm, um, cm = masks.h_mask, masks.update_mask, masks.cell_mask
+    um, cm = masks.update_mask, masks.cell_mask
     zc, zh = masks.zone_c, masks.zone_h
     h, c = h0, c0
     outs = []
     for t in range(xw.shape[0]):
-        mask = _step(hm, t)
-        hin = h if mask is None else h * mask
-        a_i, a_f, a_g, a_o = (xw[t] + hin @ w_hh.t()).chunk(4, dim=-1)
+        a_i, a_f, a_g, a_o = (xw[t] + _recurrent_product(h, w_hh, masks, t)).chunk(4, dim=-1)
         g = torch.tanh(a_g)
         update = _step(um, t)
         if update is not None:
@@ -68,14 +76,12 @@ def gru_recurrence_composable(
     xw: Tensor, w_hh: Tensor, b_hh: Tensor, h0: Tensor, masks: LoopMasks,
 ) -> tuple[Tensor, Tensor]:
     """GRU loop in plain ops; returns ``(out, h_T)`` as ``loop.gru_recurrence``."""
-    hm, um, zh = masks.h_mask, masks.update_mask, masks.zone_h
+    um, zh = masks.update_mask, masks.zone_h
     h = h0
     outs = []
     for t in range(xw.shape[0]):
-        mask = _step(hm, t)
-        hin = h if mask is None else h * mask
         x_r, x_z, x_n = xw[t].chunk(3, dim=-1)
-        h_r, h_z, h_n = (hin @ w_hh.t() + b_hh).chunk(3, dim=-1)
+        h_r, h_z, h_n = (_recurrent_product(h, w_hh, masks, t) + b_hh).chunk(3, dim=-1)
         r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
         n = torch.tanh(x_n + r * h_n)
         update = _step(um, t)

@@ -375,7 +375,7 @@ class _RecurrentLayer(RNNBaseCompat, nn.Module):
             out, h_n, c_n = self._kernels.run_stack(weights, x, h0, c0, lengths)
         else:
             runner: FusedKernels | LoopRunner = (
-                LoopRunner(self.mode, self.hidden_size, self._recurrent_regs()) if loop
+                LoopRunner(self.mode, self.gates, self.hidden_size, self._recurrent_regs()) if loop
                 else self._kernels)
             out, h_n, c_n = self._run_layers(runner, drops, between, x, h0, c0, lengths)
         for reg in self._site_regs("output"):

@@ -200,8 +200,21 @@ def _full_precision(like: Tensor) -> AbstractContextManager[None]:
 
 
 #: The mask fields each cell's loop implements.
-_LSTM_FIELDS = ("h_mask", "update_mask", "cell_mask", "zone_c", "zone_h")
-_GRU_FIELDS = ("h_mask", "update_mask", "zone_h")
+_LSTM_FIELDS = ("h_mask", "gate_h_mask", "update_mask", "cell_mask", "zone_c", "zone_h")
+_GRU_FIELDS = ("h_mask", "gate_h_mask", "update_mask", "zone_h")
+
+
+def _gate_mask(mask: Tensor | None, steps: int, gates: int, batch: int, hidden: int,
+               like: Tensor) -> Tensor | None:
+    """A checked, detached per-gate mask ``(T|1, G, B|1, H|1)``."""
+    if mask is None:
+        return None
+    size = tuple(mask.shape) if isinstance(mask, Tensor) else ()
+    if len(size) != 4 or size[0] not in (1, steps) or size[1] != gates \
+            or size[2] not in (1, batch) or size[3] not in (1, hidden):
+        raise ValueError(f"gate_h_mask must be (T|1, G, B|1, H|1) = ({steps}|1, {gates}, "
+                         f"{batch}|1, {hidden}|1), got {size}")
+    return mask.detach().to(dtype=like.dtype, device=like.device)
 
 
 def _checked_masks(masks: LoopMasks | None, given: dict[str, Tensor | None],
@@ -213,7 +226,13 @@ def _checked_masks(masks: LoopMasks | None, given: dict[str, Tensor | None],
     unknown = [name for name in merged if name not in supported]
     if unknown:
         raise ValueError(f"{kind}: this cell has no {unknown} (it takes {list(supported)})")
-    return LoopMasks(**{name: _mask(name, merged[name], steps, batch, hidden, like)
+    if "h_mask" in merged and "gate_h_mask" in merged:
+        raise ValueError(f"{kind}: give h_mask (one mask for all gates) or gate_h_mask (one "
+                         "per gate), not both")
+    gates = like.shape[-1] // hidden
+    return LoopMasks(**{name: _gate_mask(merged[name], steps, gates, batch, hidden, like)
+                        if name == "gate_h_mask" else
+                        _mask(name, merged[name], steps, batch, hidden, like)
                         for name in merged})
 
 
@@ -233,16 +252,30 @@ def _initial_grad(grad_out: Tensor | None, grad_last: Tensor | None, dh: Tensor)
 def _recurrent_weight_grad(dgates: Tensor, hin_buf: Tensor | None, h0: Tensor,
                            out: Tensor) -> Tensor:
     """``dW_hh = sum_t dgates_t^T hin_t`` as one product over all steps (``hin_t`` is
-    ``hin_buf[t]``, or ``h_{t-1}``: ``h0`` then the outputs)."""
+    ``hin_buf[t]``, or ``h_{t-1}``: ``h0`` then the outputs); with a per-gate ``hin_buf``
+    ``(T, G, B, H)``, one product per gate: ``dW_k = sum_t dgates_{k,t}^T hin_{k,t}``."""
     steps, batch, gates = dgates.shape
     hidden = out.shape[-1]
     flat = dgates.view(steps * batch, gates)
+    if hin_buf is not None and hin_buf.dim() == 4:
+        count = gates // hidden
+        per_gate = flat.view(steps * batch, count, hidden).permute(1, 2, 0)  # (G, H, T*B)
+        hin = hin_buf.permute(1, 0, 2, 3).reshape(count, steps * batch, hidden)
+        return torch.bmm(per_gate, hin).view(gates, hidden)
     if hin_buf is not None:
         return torch.mm(flat.t(), hin_buf.view(steps * batch, hidden))
     d_w = torch.mm(flat[:batch].t(), h0)
     if steps > 1:
         d_w.addmm_(flat[batch:].t(), out[: steps - 1].reshape(-1, hidden))
     return d_w
+
+
+def _gate_masked_grad(dgates: Tensor, w_gates: Tensor, mask: Tensor, buf: Tensor,
+                      out: Tensor) -> Tensor:
+    """``sum_k (dgates_k @ W_k) * m_k``: the gradient reaching ``h_{t-1}`` through per-gate
+    masked inputs (``dgates`` ``(G, B, H)`` gate-major, ``W_k`` ``(H, H)``)."""
+    torch.bmm(dgates, w_gates, out=buf).mul_(mask)
+    return torch.sum(buf, 0, out=out)
 
 
 def _refuse_double_backward() -> None:
@@ -262,7 +295,7 @@ def _lstm_forward(
 ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor | None, ...]]:
     """The LSTM loop; with ``save`` the buffers backward needs are per step (else reused)."""
     hm, um, cm = masks.h_mask, masks.update_mask, masks.cell_mask
-    zc, zh = masks.zone_c, masks.zone_h
+    zc, zh, gm = masks.zone_c, masks.zone_h, masks.gate_h_mask
     steps, batch, gates = xw.shape
     hidden = gates // 4
     new = xw.new_empty
@@ -283,13 +316,17 @@ def _lstm_forward(
     tc_s, out_s = _cycle(tanh_c, steps), out.unbind(0)
     xw_s = xw.view(steps, batch, 4, hidden).permute(0, 2, 1, 3).unbind(0)
     # hin of every step, expanded over the 4 gates for the batched product
-    if hin_buf is not None:
+    if gm is not None:  # one masked input per gate (Gal's untied variant)
+        hin_buf = new(steps if save_hin else 1, 4, batch, hidden)
+        hin_s, hin4_s = None, _cycle(hin_buf, steps)
+    elif hin_buf is not None:
         hin_s = _cycle(hin_buf, steps)
         hin4_s = _cycle(hin_buf.unsqueeze(1).expand(-1, 4, batch, hidden), steps)
     else:
         hin_s = None
         hin4_s = [h0.expand(4, batch, hidden),
                   *out[: steps - 1].unsqueeze(1).expand(-1, 4, batch, hidden).unbind(0)]
+    gm_s = _per_step(gm, steps)
     hm_s, um_s, cm_s = _per_step(hm, steps), _per_step(um, steps), _per_step(cm, steps)
     zc_s, zh_s = _per_step(zc, steps), _per_step(zh, steps)
     um4_s = _per_step(um * 4.0, steps) if save and um is not None else None
@@ -302,6 +339,8 @@ def _lstm_forward(
     for t in range(steps):
         if hm_s is not None and hin_s is not None:  # hin_s is set exactly when hm_s is
             torch.mul(h_prev, hm_s[t], out=hin_s[t])
+        elif gm_s is not None:
+            torch.mul(h_prev.unsqueeze(0), gm_s[t], out=hin4_s[t])
         a = torch.baddbmm(xw_s[t], hin4_s[t], w_t, out=a_s[t])
         # one sigmoid for all gates: g = tanh(a_g) = 2 sigmoid(2 a_g) - 1
         g_s[t].mul_(two)
@@ -333,6 +372,7 @@ def _lstm_backward(
 ) -> tuple[Tensor | None, ...]:
     w_hh, h0, out, acts, q, tanh_c, hin_buf = _LSTMSaved(*cast(_LSTMSaved, ctx.saved_tensors))
     hm, cm, zc, zh = ctx.masks.h_mask, ctx.masks.cell_mask, ctx.masks.zone_c, ctx.masks.zone_h
+    gm_s = _per_step(ctx.masks.gate_h_mask, out.shape[0])
     need_xw, need_w, need_h0, need_c0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 4 * hidden
@@ -356,6 +396,7 @@ def _lstm_backward(
     tmp, dhn_buf, dcn_buf, dpre_buf = (new(batch, hidden) for _ in range(4))
     dh = _initial_grad(grad_out, grad_h, new(batch, hidden))
     dc = _initial_grad(None, grad_c, new(batch, hidden))
+    w4, gate_buf = w_hh.view(4, hidden, hidden), new(4, batch, hidden)
     dh_other, dc_other = new(batch, hidden), new(batch, hidden)
 
     for t in range(steps - 1, -1, -1):
@@ -387,7 +428,13 @@ def _lstm_backward(
                 base = torch.mul(dh, zh_s[t], out=dh_other)
             else:
                 base = torch.addcmul(base, dh, zh_s[t], out=dh_other)
-        if hm_s is None:
+        if gm_s is not None:
+            dhin = _gate_masked_grad(dg4_s[t], w4, gm_s[t], gate_buf, tmp)
+            if base is None:
+                dh_other.copy_(dhin)
+            else:
+                torch.add(base, dhin, out=dh_other)
+        elif hm_s is None:
             if base is None:
                 torch.mm(dg, w_hh, out=dh_other)
             else:
@@ -440,6 +487,7 @@ def lstm_recurrence(
     *,
     masks: LoopMasks | None = None,
     h_mask: Tensor | None = None,
+    gate_h_mask: Tensor | None = None,
     update_mask: Tensor | None = None,
     cell_mask: Tensor | None = None,
     zone_c: Tensor | None = None,
@@ -454,6 +502,8 @@ def lstm_recurrence(
         masks: the masks as one :class:`~lightning_rnn_reg.loop_masks.LoopMasks` (what the
             layers pass); the keyword masks below are the same fields, added to it.
         h_mask: RecurrentDropout mask on ``h_{t-1}`` before the recurrent product.
+        gate_h_mask: per-gate masks ``(T|1, G, B|1, H|1)`` on ``h_{t-1}``, one for each
+            gate's product (Gal 2016's untied variant); not together with ``h_mask``.
         update_mask: UpdateDropout mask on ``g``.
         cell_mask: CellDropout mask on the new cell.
         zone_c, zone_h: Zoneout weights of the previous cell / hidden state.
@@ -466,8 +516,8 @@ def lstm_recurrence(
     hidden = _check_common(xw, w_hh, h0, 4, "lstm_recurrence")
     if tuple(c0.shape) != tuple(h0.shape) or c0.dtype != xw.dtype:
         raise ValueError("lstm_recurrence: c0 must match h0's shape and dtype")
-    given = {"h_mask": h_mask, "update_mask": update_mask, "cell_mask": cell_mask,
-             "zone_c": zone_c, "zone_h": zone_h}
+    given = {"h_mask": h_mask, "gate_h_mask": gate_h_mask, "update_mask": update_mask,
+             "cell_mask": cell_mask, "zone_c": zone_c, "zone_h": zone_h}
     checked = _checked_masks(masks, given, _LSTM_FIELDS, xw.shape[0], xw.shape[1], hidden, xw,
                              "lstm_recurrence")
     if _transforms_active():
@@ -490,7 +540,7 @@ def _gru_forward(
     save_hin: bool,
 ) -> tuple[Tensor, Tensor, tuple[Tensor | None, ...]]:
     """The GRU loop; with ``save`` the buffers backward needs are per step (else reused)."""
-    hm, um, zh = masks.h_mask, masks.update_mask, masks.zone_h
+    hm, um, zh, gm = masks.h_mask, masks.update_mask, masks.zone_h, masks.gate_h_mask
     steps, batch, gates = xw.shape
     hidden = gates // 3
     new = xw.new_empty
@@ -506,7 +556,10 @@ def _gru_forward(
     n_s, out_s = _cycle(n_buf, steps), out.unbind(0)
     xw3 = xw.view(steps, batch, 3, hidden).permute(0, 2, 1, 3)
     xwrz_s, xwn_s = xw3[:, 0:2].unbind(0), xw3[:, 2].unbind(0)
-    if hin_buf is not None:
+    if gm is not None:  # one masked input per gate (Gal's untied variant)
+        hin_buf = new(steps if save_hin else 1, 3, batch, hidden)
+        hin_s, hin3_s = None, _cycle(hin_buf, steps)
+    elif hin_buf is not None:
         hin_s = _cycle(hin_buf, steps)
         hin3_s = _cycle(hin_buf.unsqueeze(1).expand(-1, 3, batch, hidden), steps)
     else:
@@ -514,6 +567,7 @@ def _gru_forward(
         hin3_s = [h0.expand(3, batch, hidden),
                   *out[: steps - 1].unsqueeze(1).expand(-1, 3, batch, hidden).unbind(0)]
     hm_s, um_s, zh_s = _per_step(hm, steps), _per_step(um, steps), _per_step(zh, steps)
+    gm_s = _per_step(gm, steps)
     bias = b_hh.view(3, 1, hidden)
     w_t = w_hh.view(3, hidden, hidden).transpose(1, 2)
 
@@ -521,6 +575,8 @@ def _gru_forward(
     for t in range(steps):
         if hm_s is not None and hin_s is not None:  # hin_s is set exactly when hm_s is
             torch.mul(h_prev, hm_s[t], out=hin_s[t])
+        elif gm_s is not None:
+            torch.mul(h_prev.unsqueeze(0), gm_s[t], out=hin3_s[t])
         torch.baddbmm(bias, hin3_s[t], w_t, out=hh_s[t])
         rz_s[t].add_(xwrz_s[t]).sigmoid_()
         n = torch.mul(r_s[t], hhn_s[t], out=n_s[t])
@@ -540,6 +596,7 @@ def _gru_backward(
 ) -> tuple[Tensor | None, ...]:
     w_hh, h0, out, hh, n_buf, hin_buf = _GRUSaved(*cast(_GRUSaved, ctx.saved_tensors))
     hm, um, zh = ctx.masks.h_mask, ctx.masks.update_mask, ctx.masks.zone_h
+    gm_s = _per_step(ctx.masks.gate_h_mask, out.shape[0])
     need_xw, need_w, need_b, need_h0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 3 * hidden
@@ -551,6 +608,8 @@ def _gru_backward(
     dhhn_s = dhh[:, :, 2 * hidden:].unbind(0)
     dxrz_s, dxn_s = dxw[:, :, : 2 * hidden].unbind(0), dxw[:, :, 2 * hidden:].unbind(0)
     dhhrz4_s = dhh.view(steps, batch, 3, hidden)[:, :, 0:2].permute(0, 2, 1, 3).unbind(0)
+    dhh3_s = dhh.view(steps, batch, 3, hidden).permute(0, 2, 1, 3).unbind(0)
+    w3, gate_buf = w_hh.view(3, hidden, hidden), new(3, batch, hidden)
     rz_s = hh[:, 0:2].unbind(0)
     r_s, z_s, hhn_s = (hh[:, k].unbind(0) for k in range(3))
     n_s, out_s = n_buf.unbind(0), out.unbind(0)
@@ -585,7 +644,10 @@ def _gru_backward(
             direct.add_(gout_s[t - 1])
         if zh_s is not None:
             direct.addcmul_(dh, zh_s[t])
-        if hm_s is None:
+        if gm_s is not None:
+            torch.add(direct, _gate_masked_grad(dhh3_s[t], w3, gm_s[t], gate_buf, tmp),
+                      out=dh_other)
+        elif hm_s is None:
             torch.addmm(direct, dhh_s[t], w_hh, out=dh_other)
         else:
             torch.mm(dhh_s[t], w_hh, out=dh_other).mul_(hm_s[t]).add_(direct)
@@ -630,6 +692,7 @@ def gru_recurrence(
     *,
     masks: LoopMasks | None = None,
     h_mask: Tensor | None = None,
+    gate_h_mask: Tensor | None = None,
     update_mask: Tensor | None = None,
     zone_h: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
@@ -640,6 +703,8 @@ def gru_recurrence(
         w_hh: ``(3H, H)`` recurrent weights; b_hh: ``(3H,)`` recurrent bias.
         h0: ``(B, H)`` initial state (may be expanded / non-contiguous).
         h_mask: RecurrentDropout mask on ``h_{t-1}`` before the recurrent product.
+        gate_h_mask: per-gate masks ``(T|1, G, B|1, H|1)`` on ``h_{t-1}``, one for each
+            gate's product (Gal 2016's untied variant); not together with ``h_mask``.
         update_mask: UpdateDropout mask on ``n``.
         zone_h: Zoneout weights of the previous hidden state.
 
@@ -651,7 +716,8 @@ def gru_recurrence(
     hidden = _check_common(xw, w_hh, h0, 3, "gru_recurrence")
     if tuple(b_hh.shape) != (3 * hidden,) or b_hh.dtype != xw.dtype:
         raise ValueError(f"gru_recurrence: b_hh must be (3H,) = ({3 * hidden},) of xw's dtype")
-    given = {"h_mask": h_mask, "update_mask": update_mask, "zone_h": zone_h}
+    given = {"h_mask": h_mask, "gate_h_mask": gate_h_mask, "update_mask": update_mask,
+             "zone_h": zone_h}
     checked = _checked_masks(masks, given, _GRU_FIELDS, xw.shape[0], xw.shape[1], hidden, xw,
                              "gru_recurrence")
     if _transforms_active():

@@ -60,9 +60,10 @@ _STATE_FIELDS = {"LSTM": ("zone_c", "zone_h"), "GRU": ("zone_h",)}
 class LoopRunner:
     """Runs layers of one forward call through the loop (built per call)."""
 
-    def __init__(self, cell: str, hidden_size: int,
+    def __init__(self, cell: str, gates: int, hidden_size: int,
                  regularizers: Sequence[RecurrentSiteRegularizer]) -> None:
         self.cell = cell
+        self.gates = gates
         self.hidden_size = hidden_size
         self.regularizers = regularizers
 
@@ -96,7 +97,7 @@ class LoopRunner:
     def _masks(self, steps: int, batch: int, x: Tensor, valid: Tensor | None) -> LoopMasks:
         masks = LoopMasks()
         for reg in self.regularizers:
-            masks = masks.merge(reg.loop_masks(steps, batch, self.hidden_size, x))
+            masks = masks.merge(reg.loop_masks(steps, batch, self.hidden_size, x, self.gates))
         if valid is None:
             return masks
         keep = valid.to(x.dtype)  # at a padded step d = 1: lerp(new, prev, 1) is prev exactly

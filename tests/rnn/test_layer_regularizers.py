@@ -19,9 +19,9 @@ class _Injected:
         super().__init__(**kw)
         self.injected = masks
 
-    def loop_masks(self, steps, batch, hidden, like):
+    def loop_masks(self, steps, batch, hidden, like, gates=4):
         return dict(self.injected) if self.stochastic else super().loop_masks(
-            steps, batch, hidden, like)
+            steps, batch, hidden, like, gates)
 
 
 class InjectedUpdate(_Injected, lrr.UpdateDropout):
