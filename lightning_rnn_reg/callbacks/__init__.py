@@ -2,7 +2,8 @@
 ``RateSchedule`` (any rate on any schedule), ``RegularizerMonitor`` (rates, measured
 dropped fractions, AR/TAR/fraternal terms, hidden-state norms) and ``NonFiniteGuard`` (nan/inf
 steps skipped and counted, no nan in a checkpoint) and ``Regularize`` (regularizers for an
-existing module's ``nn.LSTM`` / ``nn.GRU``, from the Trainer's callbacks)."""
+existing module's ``nn.LSTM`` / ``nn.GRU``, from the Trainer's callbacks) and
+``TextPredictionWriter`` (a language model's scores or generated text from ``predict``)."""
 
 from lightning_rnn_reg.callbacks.curriculum import CurriculumDropout, curriculum_gamma
 from lightning_rnn_reg.callbacks.last_checkpoint import LastCheckpoint
@@ -22,6 +23,7 @@ from lightning_rnn_reg.callbacks.schedules import (
     make_schedule,
 )
 from lightning_rnn_reg.callbacks.targets import named_regularizers, select_regularizers
+from lightning_rnn_reg.callbacks.text_writer import TextPredictionWriter
 
 __all__ = [
     "SCHEDULES",
@@ -39,6 +41,7 @@ __all__ = [
     "RegularizerMonitor",
     "Schedule",
     "Step",
+    "TextPredictionWriter",
     "curriculum_gamma",
     "make_schedule",
     "named_regularizers",

@@ -18,6 +18,9 @@ columns differs from the file's first data line, a tag the scheme forbids (e.g. 
 forbidden tag: read as conlleval reads it, e.g. IOB2 ``O I-X`` becomes ``O B-X``) and counted in
 one :class:`CoNLLFormatWarning` per file; the last two still raise.
 
+Sentences held in Python lists (``(tokens, tags)`` pairs): :meth:`CoNLL2003.from_sentences`,
+the same data module as a column file of them would give, with the same checks.
+
 What the model sees of a sentence (word ids, characters, capitalization classes, tag ids) is
 defined in :mod:`~lightning_rnn_reg.data.tagging`.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -142,10 +146,7 @@ class _ColumnReader:
         for index in invalid_positions(self.tags, self.scheme):
             number = self.lines[index]
             if self.strict:
-                prev = self.tags[index - 1] if index else "the sentence start"
-                nxt = self.tags[index + 1] if index + 1 < len(self.tags) else "the sentence end"
-                raise self.error(number, f"tag {self.tags[index]!r} between {prev!r} and "
-                                         f"{nxt!r} is not valid {self.scheme}")
+                raise self.error(number, _invalid_tag(self.tags, index, self.scheme))
             self.repaired(f"invalid {self.scheme} tag read as conlleval reads it", number)
         internal = tags_from_spans(spans(self.tags), len(self.tags), INTERNAL_SCHEME)
         self.sentences.append(TaggedSentence(self.tokens, internal))
@@ -163,7 +164,72 @@ class _ColumnReader:
         return self.sentences
 
 
-# ------------------------------------------------------------------------------ vocabulary
+def _invalid_tag(tags: Sequence[str], index: int, scheme: str) -> str:
+    """Why ``tags[index]`` breaks ``scheme``: the tag and its neighbours."""
+    prev = tags[index - 1] if index else "the sentence start"
+    nxt = tags[index + 1] if index + 1 < len(tags) else "the sentence end"
+    return f"tag {tags[index]!r} between {prev!r} and {nxt!r} is not valid {scheme}"
+
+
+def _checked_sentences(where: str, items: Any, scheme: str, strict: bool
+                       ) -> list[TaggedSentence]:
+    """In-memory ``(tokens, tags)`` pairs as sentences with IOBES tags, checked as
+    :func:`read_conll` checks a file (see :meth:`CoNLL2003.from_sentences`)."""
+    if isinstance(items, (str, bytes, Path)) or not isinstance(items, Sequence):
+        raise TypeError(f"{where} must be a sequence of (tokens, tags) pairs, got "
+                        f"{type(items).__name__} (for column files, use CoNLL2003(data_dir=...))")
+    if not items:
+        raise ValueError(f"{where} is empty: give at least one (tokens, tags) sentence")
+    sentences: list[TaggedSentence] = []
+    repaired: list[tuple[int, int]] = []
+    for index, item in enumerate(items):
+        at = f"{where} sentence {index}"
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(f"{at}: expected a (tokens, tags) pair, got {item!r}")
+        for field, value in zip(("tokens", "tags"), item, strict=True):
+            if isinstance(value, str) or not isinstance(value, Sequence) or not all(
+                    isinstance(v, str) for v in value):
+                raise TypeError(f"{at}: {field} must be a list of str (one per token; e.g. "
+                                f"'EU rejects'.split()), got {value!r}")
+        tokens, tags = list(item[0]), list(item[1])
+        if len(tokens) != len(tags):
+            raise ValueError(f"{at}: {len(tokens)} tokens but {len(tags)} tags")
+        if not tokens:
+            raise ValueError(f"{at}: an empty sentence (give at least one token)")
+        for position, (token, tag) in enumerate(zip(tokens, tags, strict=True)):
+            if not token:
+                raise ValueError(f"{at}, token {position}: an empty token")
+            try:
+                split_tag(tag, scheme)
+            except ValueError as err:
+                raise ValueError(f"{at}, token {position}: {err}") from None
+        for position in invalid_positions(tags, scheme):
+            if strict:
+                raise ValueError(f"{at}, token {position}: {_invalid_tag(tags, position, scheme)}"
+                                 " (pass strict=False to read it as conlleval does)")
+            repaired.append((index, position))
+        sentences.append(TaggedSentence(tokens, tags_from_spans(spans(tags), len(tags),
+                                                                INTERNAL_SCHEME)))
+    if repaired:
+        index, position = repaired[0]
+        warnings.warn(f"{where}: strict=False repaired {len(repaired)} invalid {scheme} tag(s), "
+                      f"read as conlleval reads them; the first is sentence {index}, token "
+                      f"{position}", CoNLLFormatWarning, stacklevel=3)
+    return sentences
+
+
+def _check_types(where: str, sentences: list[TaggedSentence], types: set[str]) -> None:
+    """Raise ``ValueError`` at the first tag whose entity type is not one of ``types`` (those
+    of the training split: the tag set has no id for it)."""
+    for index, sentence in enumerate(sentences):
+        for position, tag in enumerate(sentence.tags):
+            kind = split_tag(tag)[1]
+            if kind and kind not in types:
+                raise ValueError(f"{where} sentence {index}, token {position}: entity type "
+                                 f"{kind!r} does not occur in train (types: {sorted(types)}); "
+                                 "the tag set is built from the training sentences")
+
+
 # ----------------------------------------------------------------------------- data module
 class CoNLL2003(SplitDataModule):
     """CoNLL-2003 NER (Tjong Kim Sang & De Meulder 2003), or any column file, as padded batches.
@@ -250,6 +316,70 @@ class CoNLL2003(SplitDataModule):
         self._vocabulary: TaggingVocabulary | None = None
         self._sentences: dict[str, list[TaggedSentence]] = {}
         self._examples: dict[str, list[dict[str, Tensor | None]]] = {}
+        self._in_memory = False
+
+    #: Constructor arguments about files, which :meth:`from_sentences` does not take.
+    FILE_OPTIONS: ClassVar[tuple[str, ...]] = ("data_dir", "token_column", "tag_column")
+
+    @classmethod
+    def from_sentences(
+        cls,
+        train: Sequence[tuple[Sequence[str], Sequence[str]]],
+        valid: Sequence[tuple[Sequence[str], Sequence[str]]],
+        test: Sequence[tuple[Sequence[str], Sequence[str]]] | None = None,
+        tag_scheme: str = "IOB1",
+        **options: Any,
+    ) -> CoNLL2003:
+        """The data module of tagged sentences held in memory: ``(tokens, tags)`` per sentence.
+
+        It behaves as the module of column files of the same sentences does (vocabularies
+        and tag set from ``train``, the same batches, ``vocab_size`` / ``num_tags`` /
+        ``char_vocab_size`` / ``tag_names``, checkpoint state), with the reader's checks:
+        the tags are read in ``tag_scheme`` (``"IOB1"``, ``"IOB2"`` or ``"IOBES"``; see
+        :mod:`~lightning_rnn_reg.data.tag_schemes`) and converted to IOBES, and a tag the
+        scheme forbids (e.g. IOB2 tags declared ``"IOBES"``: ``B-PER I-PER O``) is an error
+        naming the sentence and token (0-based); with ``strict=False`` it is read as
+        conlleval reads it, counted in one :class:`CoNLLFormatWarning`. ``test=None``: no
+        test split (``Trainer.test`` / ``predict`` then raise). ``options`` are the
+        constructor's other arguments (``lowercase``, ``char_vocab``, ``min_count``,
+        ``batch_size``, ``eval_batch_size``, ``strict``, ``seed``, ...).
+
+        Raises:
+            TypeError: a split that is not a sequence of ``(tokens, tags)`` pairs of lists of
+                str (e.g. a file name: use the constructor; or a sentence as one str), or a
+                file option (:attr:`FILE_OPTIONS`).
+            ValueError: an empty split or sentence, an empty token, tokens and tags of
+                different lengths, a tag with a prefix outside the scheme, a tag the scheme
+                forbids at its place, an entity type of ``valid`` / ``test`` absent from
+                ``train``.
+
+        Example::
+
+            dm = CoNLL2003.from_sentences(
+                train=[(["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"])],
+                valid=[(["Peter", "Blackburn"], ["B-PER", "I-PER"])], tag_scheme="IOB2")
+        """
+        name = f"{cls.__name__}.from_sentences"
+        given = sorted(set(options) & set(cls.FILE_OPTIONS))
+        if given:
+            raise TypeError(f"{name}: {given} are options of column files; in-memory "
+                            "sentences are (tokens, tags) pairs")
+        module = cls(data_dir=Path(f"<{name}>"), tag_scheme=tag_scheme, **options)
+        for split, items in (("train", train), ("valid", valid), ("test", test)):
+            if items is not None:
+                module._sentences[split] = _checked_sentences(f"{name}: {split}", items,
+                                                              module.tag_scheme, module.strict)
+        types = {split_tag(tag)[1] for s in module._sentences["train"] for tag in s.tags} - {""}
+        for split in ("valid", "test"):
+            if split in module._sentences:
+                _check_types(f"{name}: {split}", module._sentences[split], types)
+        module._in_memory = True
+        return module
+
+    def has_split(self, split: str) -> bool:
+        """Whether the data has ``split`` (in memory: the splits given to
+        :meth:`from_sentences`; files: all three)."""
+        return not self._in_memory or split in self._sentences
 
     # ----------------------------------------------------------------------- vocabulary
     @property
@@ -312,10 +442,24 @@ class CoNLL2003(SplitDataModule):
         """Location of the file of ``split`` (``"train"``, ``"valid"`` or ``"test"``)."""
         if split not in self.files:
             raise ValueError(f"unknown split {split!r}; expected one of {list(self.files)}")
+        if self._in_memory:
+            raise ValueError(f"{type(self).__name__}: the data is in memory (from_sentences), "
+                             "it has no files")
         return self.data_dir / self.files[split]
+
+    def _where(self, split: str) -> str | Path:
+        """How messages name ``split``: its file, or the in-memory split."""
+        if self._in_memory:
+            return f"{type(self).__name__}.from_sentences: {split}"
+        return self.path(split)
 
     def sentences(self, split: str) -> list[TaggedSentence]:
         """The sentences of ``split`` (tags in IOBES), read once."""
+        if self._in_memory and split not in self._sentences:
+            if split not in self.files:
+                raise ValueError(f"unknown split {split!r}; expected one of {list(self.files)}")
+            raise ValueError(f"{type(self).__name__}: no {split} split (from_sentences was "
+                             f"given {split}=None)")
         if split not in self._sentences:
             self._sentences[split] = read_conll(
                 self.path(split), tag_scheme=self.tag_scheme, token_column=self.token_column,
@@ -332,11 +476,11 @@ class CoNLL2003(SplitDataModule):
                 try:
                     example, missing = vocabulary.encode(sentence.tokens, sentence.tags)
                 except ValueError as err:
-                    raise ValueError(f"{self.path(split)}: {err}") from None
+                    raise ValueError(f"{self._where(split)}: {err}") from None
                 encoded.append(example)
                 unknown, total = unknown + missing, total + len(sentence.tokens)
             self._examples[split] = encoded
-            report_unknown(self.path(split), unknown, total, UNK,
+            report_unknown(self._where(split), unknown, total, UNK,
                            self.unknown_warning_threshold, what="words", logger=log)
         return self._examples[split]
 

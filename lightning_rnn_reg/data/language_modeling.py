@@ -23,13 +23,20 @@ Data parallelism: with ``W`` ranks the stream is cut into ``W * B`` streams and 
 reads streams ``[r * B, (r + 1) * B)``: disjoint, and together everything but the remainder.
 Every rank has the same ``T`` and draws the same window lengths (seed + epoch), so all ranks
 run the same number of steps.
+
+Raw text (:func:`text_to_tokens`, :func:`tokens_to_text`; what a trained
+:class:`~lightning_rnn_reg.LanguageModel` reads and writes): a text is read as a corpus file
+holding it would be, one line per line of the text, each ending with ``<eos>``. At word level a
+line is split on whitespace; at char level each character is a symbol and the gap between two
+words is PTB-char's word boundary ``_``. The predict split of :class:`TextCorpus` is such raw
+text, one text per line.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -64,12 +71,16 @@ __all__ = [
     "batchify",
     "bptt_windows",
     "read_corpus",
+    "text_to_tokens",
+    "tokens_to_text",
     "variable_bptt_windows",
 ]
 
 log = logging.getLogger(__name__)
 
 _LEVELS = ("word", "char")
+#: PTB-char's word boundary: the symbol between two words of a char-level line.
+WORD_BOUNDARY = "_"
 
 
 # --------------------------------------------------------------------------------- batches
@@ -307,6 +318,81 @@ def read_corpus(
     return lines
 
 
+def _text_lines(text: str) -> list[str]:
+    """The lines of ``text`` as :func:`~lightning_rnn_reg.data.readers.read_lines` splits a
+    file (``\\n``, ``\\r\\n``, ``\\r``; a whitespace-only last fragment is no line); a
+    text without any line is one empty line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def text_to_tokens(text: str, level: str = "word", *,
+                   word_boundary: str | None = WORD_BOUNDARY) -> list[str]:
+    """The tokens a :class:`TextCorpus` of ``level`` reads from raw ``text``.
+
+    Every line of ``text`` (split as a file is) ends with ``<eos>``; a text with no line (the
+    empty string) is one empty line, ``["<eos>"]``. ``level="word"``: the line split on
+    whitespace, exactly :func:`read_corpus`. ``level="char"``: the characters of the line's
+    whitespace-separated words, ``word_boundary`` between two words (``None``: nothing), i.e.
+    what :func:`read_corpus` reads from the PTB-char spelling of the line (``"c a t _ s a t"``).
+
+    Example:
+        >>> text_to_tokens("the cat\\n sat ")
+        ['the', 'cat', '<eos>', 'sat', '<eos>']
+        >>> text_to_tokens("a cat", "char")
+        ['a', '_', 'c', 'a', 't', '<eos>']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text_to_tokens takes a str, got {type(text).__name__}")
+    _check_level(level, "text_to_tokens")
+    tokens: list[str] = []
+    for line in _text_lines(text):
+        words = line.split()
+        if level == "word":
+            tokens.extend(words)
+        else:
+            for index, word in enumerate(words):
+                if index and word_boundary is not None:
+                    tokens.append(word_boundary)
+                tokens.extend(word)
+        tokens.append(EOS)
+    return tokens
+
+
+def tokens_to_text(tokens: Sequence[str], level: str = "word", *,
+                   word_boundary: str | None = WORD_BOUNDARY) -> str:
+    """Raw text of a token sequence: the inverse of :func:`text_to_tokens`.
+
+    ``<eos>`` ends a line (``"\\n"``); within a line, words are joined by one space at word
+    level, and characters are concatenated at char level with ``word_boundary`` read as a
+    space. ``text_to_tokens(tokens_to_text(t)) == t`` for tokens ending with ``<eos>``.
+
+    Example:
+        >>> tokens_to_text(["the", "cat", "<eos>", "sat"])
+        'the cat\\nsat'
+        >>> tokens_to_text(["a", "_", "c", "a", "t"], "char")
+        'a cat'
+    """
+    _check_level(level, "tokens_to_text")
+    lines: list[list[str]] = [[]]
+    for token in tokens:
+        if token == EOS:
+            lines.append([])
+        elif level == "char" and token == word_boundary:
+            lines[-1].append(" ")
+        else:
+            lines[-1].append(token)
+    joiner = " " if level == "word" else ""
+    return "\n".join(joiner.join(line) for line in lines)
+
+
+def _texts(items: list[str]) -> list[str]:
+    """Collate a batch of raw texts: the list itself (module level: workers pickle it)."""
+    return items
+
+
 # ----------------------------------------------------------------------------- data module
 class TextCorpus(TrainPosition, L.LightningDataModule):
     """A language-modelling corpus (train / valid / test text files) as BPTT batches.
@@ -323,6 +409,14 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
     the samplers are distribution-aware, so Lightning leaves them in place. With
     ``variable_bptt`` the training loader has no length (it changes every epoch): give the
     ``Trainer`` integer ``limit_train_batches`` / ``val_check_interval`` if you set them.
+
+    Prediction (``Trainer.predict``, ``lightning-rnn-reg predict``) reads raw text, one text
+    per line (:meth:`predict_texts`): the lines of ``predict_file``, else those of the test
+    file (at char level turned from the PTB-char spelling into plain text, see
+    :func:`tokens_to_text`). Batches are lists of ``eval_batch_size`` strings, in file order;
+    :meth:`LanguageModel.predict_step <lightning_rnn_reg.LanguageModel.predict_step>` scores
+    them and :class:`~lightning_rnn_reg.callbacks.TextPredictionWriter` writes scores or
+    generated continuations.
 
     Args:
         data_dir: folder holding the three files.
@@ -342,6 +436,8 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
         seed: seed of the variable-BPTT lengths (the generator is seeded with seed + epoch).
         unknown_warning_threshold: share of unknown tokens in a split above which a warning
             is issued (an info log otherwise).
+        predict_file: raw text to predict on, one text per line: a path (relative to the
+            working directory, not to ``data_dir``); ``None``: the test file.
 
     Example:
         >>> dm = TextCorpus("data/ptb", "ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
@@ -377,6 +473,7 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         unknown_warning_threshold: float = 0.05,
+        predict_file: str | Path | None = None,
     ) -> None:
         super().__init__()
         name = f"{type(self).__name__}({str(data_dir)!r})"
@@ -405,10 +502,12 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.unknown_warning_threshold = unknown_warning_threshold
+        self.predict_file = Path(predict_file) if predict_file is not None else None
         self._root: DataSource = self.data_dir
         self._vocab = vocab
         self._ids: dict[str, Tensor] = {}
         self._reported: set[str] = set()
+        self._predict_texts: list[str] | None = None
 
     # ------------------------------------------------------------------------- vocabulary
     @property
@@ -432,9 +531,13 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
             self._fetch()
 
     def setup(self, stage: str | None = None) -> None:
-        """Read and encode the splits that ``stage`` needs (building the vocabulary first)."""
+        """Read and encode the splits that ``stage`` needs (building the vocabulary first);
+        ``"predict"`` reads the raw texts of :meth:`predict_texts`."""
         if stage not in self.STAGE_SPLITS:
             raise ValueError(f"unknown stage {stage!r}; expected one of {list(self.STAGE_SPLITS)}")
+        if stage == "predict":
+            self.predict_texts()
+            return
         for split in self.STAGE_SPLITS[stage]:
             self.split_ids(split)
 
@@ -452,6 +555,31 @@ class TextCorpus(TrainPosition, L.LightningDataModule):
     def test_dataloader(self) -> DataLoader[LMBatch]:
         """Test windows: ``eval_batch_size`` streams, fixed BPTT."""
         return self._loader("test", self.eval_batch_size, variable=False)
+
+    def predict_dataloader(self) -> DataLoader[list[str]]:
+        """The raw texts of :meth:`predict_texts` in file order, ``eval_batch_size`` per batch
+        (each batch a ``list[str]``; Lightning splits them across ranks under DDP)."""
+        texts: Any = self.predict_texts()  # a list is a map-style dataset
+        return DataLoader(texts, batch_size=self.eval_batch_size, collate_fn=_texts,
+                          num_workers=self.num_workers)
+
+    def predict_texts(self) -> list[str]:
+        """The texts to predict on, one per line: ``predict_file``'s lines as they are (empty
+        ones included, so outputs line up with inputs), else the test file's lines as raw
+        text (:func:`tokens_to_text` of what :func:`read_corpus` reads, without ``<eos>``).
+
+        Example:
+            >>> dm = TextCorpus("data/ptb", predict_file="prompts.txt")  # doctest: +SKIP
+            >>> dm.predict_texts()[:2]  # doctest: +SKIP
+            ['the company said', 'in the first quarter']
+        """
+        if self._predict_texts is None:
+            if self.predict_file is not None:
+                self._predict_texts = read_lines(self.predict_file)
+            else:
+                self._predict_texts = [tokens_to_text(line[:-1], self.level)
+                                       for line in self._read("test")]
+        return self._predict_texts
 
     def state_dict(self) -> dict[str, Any]:
         """The vocabulary and the training position as plain data, saved in Lightning
@@ -651,6 +779,7 @@ class WikiText2Sample(TextCorpus):
         num_workers: int = 0,
         seed: int = 0,
         unknown_warning_threshold: float = 0.10,
+        predict_file: str | Path | None = None,
     ) -> None:
         root = resources.files("lightning_rnn_reg").joinpath(*self.RESOURCE)
         super().__init__(
@@ -664,6 +793,7 @@ class WikiText2Sample(TextCorpus):
             num_workers=num_workers,
             seed=seed,
             unknown_warning_threshold=unknown_warning_threshold,
+            predict_file=predict_file,
         )
         self._root = root
 

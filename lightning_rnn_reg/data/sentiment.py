@@ -9,6 +9,9 @@ lines are skipped.
 
 Batches (:class:`ClassificationBatch`): ``tokens`` ``(B, T)`` padded with the ``<pad>`` id,
 ``lengths`` ``(B,)``, ``labels`` ``(B,)`` class indices into ``class_names``.
+
+Examples held in Python lists: :meth:`SentimentDataModule.from_examples`, the same data module
+as a TSV file of those texts and labels would give.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import html
 import logging
 import re
 import warnings
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, cast
 
@@ -68,12 +71,14 @@ _PTB_BRACKETS = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-"
 
 class SentimentDataWarning(UserWarning):
     """Lines of a data file that a reader dropped: malformed ones (``strict=False``) or
-    repeated SemEval tweet ids. One warning per file and cause, with the count."""
+    repeated SemEval tweet ids; or in-memory examples dropped (``strict=False``). One warning
+    per file (or split) and cause, with the count."""
 
 
 class SentimentExample(NamedTuple):
     """One labelled text: the (normalised) ``text``, its ``label`` name, and the ``line`` of
-    the file it was read from (1-based)."""
+    the file it was read from (1-based; in-memory examples: the 0-based index in their
+    list)."""
 
     text: str
     label: str
@@ -126,6 +131,27 @@ class _LineErrors:
             warnings.warn(f"{self.path}: skipped {len(self.skipped)} malformed line(s) "
                           f"(strict=False); the first, line {line}: {reason}",
                           SentimentDataWarning, stacklevel=3)
+
+
+class _ExampleErrors(_LineErrors):
+    """:class:`_LineErrors` for in-memory examples: messages name the split and the index."""
+
+    def __init__(self, where: str, strict: bool) -> None:
+        super().__init__(Path(), strict)
+        self.where = where
+
+    def fail(self, line: int, reason: str) -> None:
+        if self.strict:
+            raise ValueError(f"{self.where} example {line}: {reason} (pass strict=False to skip "
+                             "malformed examples)")
+        self.skipped.append((line, reason))
+
+    def report(self) -> None:
+        if self.skipped:
+            index, reason = self.skipped[0]
+            warnings.warn(f"{self.where}: skipped {len(self.skipped)} malformed example(s) "
+                          f"(strict=False); the first, example {index}: {reason}",
+                          SentimentDataWarning, stacklevel=4)
 
 
 def _numbered_lines(path: Path, errors: _LineErrors) -> Iterator[tuple[int, str]]:
@@ -566,6 +592,70 @@ class SentimentDataModule(SplitDataModule):
         self._vocab: Vocabulary | None = None
         self._train: list[SentimentExample] | None = None
         self._encoded: dict[str, _Encoded] = {}
+        self._memory: dict[str, list[SentimentExample]] | None = None
+
+    #: Constructor arguments about files, which :meth:`from_examples` does not take.
+    FILE_OPTIONS: ClassVar[tuple[str, ...]] = ("data_dir", "format", "text_column",
+                                               "label_column", "sst_classes")
+
+    @classmethod
+    def from_examples(
+        cls,
+        train: Sequence[tuple[str, str]],
+        valid: Sequence[tuple[str, str]],
+        test: Sequence[tuple[str, str]] | None = None,
+        **options: Any,
+    ) -> SentimentDataModule:
+        """The data module of examples held in memory: ``(text, label)`` pairs per split.
+
+        It behaves as the module of a ``format="tsv"`` file of the same texts and labels
+        does (the same vocabulary, batches, ``vocab_size`` / ``num_classes`` /
+        ``class_names`` / ``tokenizer_options``, checkpoint state): texts are stripped and
+        tokenized with :func:`~lightning_rnn_reg.data.tokenizer.tokenize`; the classes are
+        ``labels`` if given (every label must be one of them), else the sorted labels of
+        ``train``, and a ``valid`` / ``test`` label outside them is an error. ``test=None``:
+        no test split (``Trainer.test`` / ``predict`` then raise). ``options`` are the
+        constructor's other arguments (``labels``, ``lowercase``, ``normalize_twitter``,
+        ``min_count``, ``batch_size``, ``eval_batch_size``, ``strict``, ``seed``, ...).
+
+        Raises:
+            TypeError: a split that is not a sequence of ``(str, str)`` pairs (e.g. a file
+                name: use the constructor), or a file option (:attr:`FILE_OPTIONS`).
+            ValueError: an empty split; an empty text, or a label outside the classes
+                (the split and the example's index named; ``strict=False`` drops such
+                examples, with one :class:`SentimentDataWarning` per split).
+
+        Example::
+
+            dm = SentimentDataModule.from_examples(
+                train=[("What a great film", "positive"), ("Awful", "negative")],
+                valid=[("Great", "positive")], batch_size=2)
+        """
+        name = f"{cls.__name__}.from_examples"
+        given = sorted(set(options) & set(cls.FILE_OPTIONS))
+        if given:
+            raise TypeError(f"{name}: {given} are options of data files; in-memory examples "
+                            "are read as a TSV file of their texts and labels would be")
+        module = cls(data_dir=Path(f"<{name}>"), format="tsv", **options)
+        memory: dict[str, list[SentimentExample]] = {}
+        for split, items in (("train", train), ("valid", valid), ("test", test)):
+            if items is not None:
+                labels = module._labels if split == "train" else module._train_labels(memory)
+                memory[split] = _checked_examples(f"{name}: {split}", items, labels,
+                                                  module.strict)
+        module._memory = memory
+        return module
+
+    def _train_labels(self, memory: Mapping[str, list[SentimentExample]]) -> tuple[str, ...]:
+        """The classes once the in-memory train split is known."""
+        if self._labels is None:
+            self._labels = tuple(sorted({example.label for example in memory["train"]}))
+        return self._labels
+
+    def has_split(self, split: str) -> bool:
+        """Whether the data has ``split`` (in memory: the splits given to
+        :meth:`from_examples`; files: all three)."""
+        return self._memory is None or split in self._memory
 
     # ------------------------------------------------------------------------- properties
     @property
@@ -614,7 +704,16 @@ class SentimentDataModule(SplitDataModule):
         """The file of ``split`` (``"train"``, ``"valid"`` or ``"test"``)."""
         if split not in self.files:
             raise ValueError(f"unknown split {split!r}; expected one of {list(self.files)}")
+        if self._memory is not None:
+            raise ValueError(f"{type(self).__name__}: the data is in memory (from_examples), "
+                             "it has no files")
         return self.data_dir / self.files[split]
+
+    def _where(self, split: str) -> str | Path:
+        """How messages name ``split``: its file, or the in-memory split."""
+        if self._memory is not None:
+            return f"{type(self).__name__}.from_examples: {split}"
+        return self.path(split)
 
     # -------------------------------------------------------------------- lightning hooks
     def split_dataset(self, split: str) -> tuple[_Encoded, list[int]]:
@@ -655,6 +754,11 @@ class SentimentDataModule(SplitDataModule):
         return self._train
 
     def _read(self, split: str, labels: Collection[str] | None) -> list[SentimentExample]:
+        if self._memory is not None:
+            if split not in self._memory:
+                raise ValueError(f"{type(self).__name__}: no {split} split (from_examples was "
+                                 f"given {split}=None)")
+            return self._memory[split]
         path, strict = self.path(split), self.strict
         if self.format == "semeval":
             examples = read_semeval(path, labels=labels or SEMEVAL_LABELS, strict=strict)
@@ -677,8 +781,8 @@ class SentimentDataModule(SplitDataModule):
             ids.append(encoded)
             unknown, total = unknown + missing, total + encoded.numel()
         if split != "train":
-            report_unknown(self.path(split), unknown, total, UNK, self.unknown_warning_threshold,
-                           logger=log)
+            report_unknown(self._where(split), unknown, total, UNK,
+                           self.unknown_warning_threshold, logger=log)
         return _Encoded(ids, [index[example.label] for example in examples])
 
     def _format_labels(self) -> tuple[str, ...] | None:
@@ -688,3 +792,34 @@ class SentimentDataModule(SplitDataModule):
             return SST2_LABELS if self.sst_classes == 2 else SST5_LABELS
         return None
 
+
+def _checked_examples(where: str, items: Any, labels: Collection[str] | None,
+                      strict: bool) -> list[SentimentExample]:
+    """In-memory ``(text, label)`` pairs as examples (``line``: the index in ``items``),
+    checked as a reader checks lines (see :meth:`SentimentDataModule.from_examples`)."""
+    if isinstance(items, (str, bytes, Path)) or not isinstance(items, Sequence):
+        raise TypeError(f"{where} must be a sequence of (text, label) pairs, got "
+                        f"{type(items).__name__} (for files, use SentimentDataModule(data_dir="
+                        "..., format=...))")
+    if not items:
+        raise ValueError(f"{where} is empty: give at least one (text, label) pair")
+    errors = _ExampleErrors(where, strict)
+    examples: list[SentimentExample] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(f"{where} example {index}: expected a (text, label) pair, got "
+                            f"{item!r}")
+        text, label = item
+        for field, value in (("text", text), ("label", label)):
+            if not isinstance(value, str):
+                raise TypeError(f"{where} example {index}: the {field} must be a str, got "
+                                f"{type(value).__name__} {value!r}")
+        reason = _check_label(label, labels) or (None if text.strip() else "empty text")
+        if reason is not None:
+            errors.fail(index, reason)
+            continue
+        examples.append(SentimentExample(text.strip(), label, index))
+    errors.report()
+    if not examples:
+        raise ValueError(f"{where}: no examples left (strict=False dropped them all)")
+    return examples

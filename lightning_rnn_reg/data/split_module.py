@@ -43,12 +43,24 @@ class SplitDataModule(TrainPosition, L.LightningDataModule):
         """Pad a list of examples into one batch."""
         raise NotImplementedError
 
+    def has_split(self, split: str) -> bool:
+        """Whether the data has ``split`` (file-based modules have all three; an in-memory
+        one built without ``test`` has no test split).
+
+        Example::
+
+            SentimentDataModule.from_examples(train, valid).has_split("test")   # False
+        """
+        return True
+
     def setup(self, stage: str | None = None) -> None:
-        """Read and encode the splits that ``stage`` needs."""
+        """Read and encode the splits that ``stage`` needs (``None``: every split the data
+        has)."""
         if stage not in self.STAGE_SPLITS:
             raise ValueError(f"unknown stage {stage!r}; expected one of {list(self.STAGE_SPLITS)}")
         for split in self.STAGE_SPLITS[stage]:
-            self.split_dataset(split)
+            if stage is not None or self.has_split(split):
+                self.split_dataset(split)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader[Any]:
         dataset, lengths = self.split_dataset(split)

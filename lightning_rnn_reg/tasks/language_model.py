@@ -4,18 +4,30 @@ Next-token cross-entropy ``-(1/N) sum_t log p(w_{t+1} | w_{<=t})``; perplexity `
 (word level) or bits per character ``/ ln 2`` (char level). The hidden state is carried
 across BPTT windows and detached (the module owns truncated BPTT: Lightning 2 has none),
 one state per split, reset at the start of every epoch of that split.
+
+A trained model works on raw text with no data module (its vocabulary is saved with it):
+:meth:`LanguageModel.perplexity` scores text, :meth:`LanguageModel.generate` continues a
+prompt; both read text as the corpus reader does
+(:func:`~lightning_rnn_reg.data.language_modeling.text_to_tokens`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_rnn_reg.data.language_modeling import (
+    WORD_BOUNDARY,
+    text_to_tokens,
+    tokens_to_text,
+)
+from lightning_rnn_reg.data.vocab import EOS, Vocabulary
 from lightning_rnn_reg.metrics import BitsPerCharacter, Perplexity
 from lightning_rnn_reg.mode import mc_dropout
 from lightning_rnn_reg.rnn import LSTM
@@ -30,6 +42,9 @@ from lightning_rnn_reg.tasks.rank_state import gather_per_rank
 
 OPTIMIZERS = (*BASE_OPTIMIZERS, "nt_asgd")
 LEVELS = ("word", "char")
+#: Tokens per forward pass when :meth:`LanguageModel.perplexity` reads a long text (the state
+#: is carried from one window to the next, so the result does not depend on it).
+TEXT_WINDOW = 256
 
 State = Any  # per layer: (h, c) for LSTM, h for GRU
 
@@ -66,6 +81,21 @@ def _batch_size(state: State) -> int:
     return state.shape[-2]
 
 
+def _draw(logits: Tensor, temperature: float, top_k: int | None,
+          generator: torch.Generator) -> int:
+    """One token id from next-token ``logits (V,)``: ``argmax`` at ``temperature == 0``, else
+    a draw (from ``generator``, on the CPU) from ``softmax(logits / temperature)`` over the
+    ``top_k`` largest logits (all without ``top_k``)."""
+    logits = logits.detach().float().cpu()
+    if temperature == 0:
+        return int(logits.argmax())
+    candidates = torch.arange(logits.numel())
+    if top_k is not None and top_k < logits.numel():
+        logits, candidates = logits.topk(top_k)
+    probs = ((logits - logits.max()) / temperature).softmax(-1)  # no overflow at small T
+    return int(candidates[torch.multinomial(probs, 1, generator=generator)])
+
+
 class LanguageModel(RecurrentTask):
     """Regularized LSTM language model (Zaremba 2014; Gal 2016; Merity 2017 AWD-LSTM).
 
@@ -87,6 +117,10 @@ class LanguageModel(RecurrentTask):
 
     Override points for subclasses: :meth:`make_layer` (the recurrent layer), :meth:`encode`,
     :meth:`head`, :meth:`compute_loss`.
+
+    On text (no data module needed once trained or loaded): :attr:`vocabulary`,
+    :meth:`perplexity`, :meth:`generate`; ``Trainer.predict`` on batches of strings scores
+    them (:meth:`predict_step`).
 
     Example::
 
@@ -154,7 +188,9 @@ class LanguageModel(RecurrentTask):
         self._resume_train_state: list[dict[str, Tensor]] | None = None
         self._val_losses: list[float] = []
         self._loaded_averages: dict[str, Tensor] = {}
+        self._using_average = False  # the averaged NT-ASGD weights are in place
         self.vocabulary_state: dict[str, Any] | None = None
+        self._vocabulary_cache: tuple[dict[str, Any], Vocabulary] | None = None
         self.check_regularizers_apply(num_layers)
 
     # ---------------------------------------------------------------- override points
@@ -197,6 +233,207 @@ class LanguageModel(RecurrentTask):
         loss = cast(Tensor, sum(terms.values()))  # never empty: 'ce' is in it
         return loss, terms, new_state
 
+    # ----------------------------------------------------------------------- on text
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The training data's vocabulary, saved with the model (``vocabulary_state`` in the
+        checkpoint): taken from the data module at the start of a fit (or of any
+        ``Trainer`` run if the model has none yet), or set here.
+
+        Raises:
+            RuntimeError: the model has none yet (never trained nor loaded, nor set).
+
+        Example::
+
+            model = LanguageModel.load_from_checkpoint("lm.ckpt")
+            model.vocabulary.itos[:3]                     # ('<unk>', '<eos>', 'the')
+            model.vocabulary = Vocabulary.build(lines)    # len() must equal vocab_size
+        """
+        state = self.vocabulary_state
+        if state is None:
+            raise RuntimeError(f"{type(self).__name__} has no vocabulary: train it with a data "
+                               "module that has one (e.g. TextCorpus), load it from a "
+                               "checkpoint, or set model.vocabulary = Vocabulary(...)")
+        cached = self._vocabulary_cache
+        if cached is None or cached[0] is not state:  # built once per state, not per text
+            cached = self._vocabulary_cache = (state, Vocabulary.from_state(state))
+        return cached[1]
+
+    @vocabulary.setter
+    def vocabulary(self, vocab: Vocabulary) -> None:
+        if not isinstance(vocab, Vocabulary):
+            raise TypeError(f"{type(self).__name__}.vocabulary must be a Vocabulary, got "
+                            f"{type(vocab).__name__}")
+        if len(vocab) != self.hparams["vocab_size"]:
+            raise ValueError(f"{type(self).__name__}: vocab_size={self.hparams['vocab_size']} "
+                             f"but the vocabulary has {len(vocab)} entries")
+        self.vocabulary_state = vocab.to_state()
+
+    def perplexity(self, texts: str | Sequence[str]) -> float:
+        """Perplexity (word level) or bits per character (char level) of raw text: the
+        model's validation metric (``metric_name``, ``"ppl"`` or ``"bpc"``) on that text.
+
+        The text is read as a corpus file holding it would be
+        (:func:`~lightning_rnn_reg.data.language_modeling.text_to_tokens`: each line ends
+        with ``<eos>``; words split on whitespace, or characters with ``_`` between words;
+        unknown tokens become ``<unk>``); the texts of a list are read one after another,
+        as the lines of one file. The token
+        stream ``w_1 .. w_N`` follows one ``<eos>`` (``w_0``, the end of a previous line), so
+        every token is predicted once, with the state carried across the whole text::
+
+            CE = -(1/N) sum_{t=1..N} log p(w_t | w_0 .. w_{t-1})
+            ppl = exp(CE)          bpc = CE / ln 2
+
+        Runs in eval mode (dropout off; ``mc_samples`` is not used), without gradients, with
+        NT-ASGD's averaged weights when the model has them (as evaluation does), and then
+        restores the train / eval mode.
+
+        Raises:
+            RuntimeError: the model has no :attr:`vocabulary`.
+            ValueError: an empty list, or a vocabulary without ``<eos>``.
+            TypeError: a text that is not a ``str``.
+
+        Example::
+
+            model = LanguageModel.load_from_checkpoint("lm.ckpt")
+            model.perplexity("the cat sat on the mat")          # one text, one line
+            model.perplexity(["first line", "second line"])   # one score for both
+        """
+        items = [texts] if isinstance(texts, str) else list(texts)
+        if not items:
+            raise ValueError(f"{type(self).__name__}.perplexity: no text given")
+        for index, text in enumerate(items):
+            if not isinstance(text, str):
+                raise TypeError(f"{type(self).__name__}.perplexity takes a str or a sequence "
+                                f"of str; item {index} is a {type(text).__name__}")
+        vocab, eos = self._text_vocabulary()
+        tokens = [EOS] + [token for text in items for token in self._tokens(text, vocab)]
+        ids = vocab.encode(tokens).to(self.device)
+        nll, state = 0.0, None
+        with self._text_mode():
+            for start in range(0, ids.numel() - 1, TEXT_WINDOW):
+                targets = ids[start + 1 : start + 1 + TEXT_WINDOW]
+                inputs = ids[start : start + targets.numel()]
+                logits, state = self(inputs.unsqueeze(1), state)
+                nll += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                             targets, reduction="sum"))
+        mean = nll / (ids.numel() - 1)
+        return math.exp(mean) if self.metric_name == "ppl" else mean / math.log(2.0)
+
+    def generate(
+        self,
+        prompt: str,
+        max_tokens: int = 50,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        stop_at_eos: bool = True,
+    ) -> str:
+        """Sample a continuation of ``prompt``, token by token, and return it as raw text.
+
+        The prompt is read as :meth:`perplexity` reads text (after one ``<eos>``; its lines
+        ending with ``<eos>`` but the last, which the model continues; ``""`` starts a new
+        line). Each next token is drawn from ``softmax(z / temperature)`` over the logits
+        ``z``, restricted to the ``top_k`` largest when given (``top_k=1`` is greedy);
+        ``temperature=0`` is greedy decoding (``argmax z``, no randomness). Draws come from a
+        local ``torch.Generator`` seeded with ``seed`` (``None``: a fresh random seed), never
+        from torch's global generator: the same seed gives the same text. Eval mode, no
+        gradients, averaged NT-ASGD weights, mode restored, as in :meth:`perplexity`.
+
+        The continuation is at most ``max_tokens`` tokens; with ``stop_at_eos`` it ends
+        before the first ``<eos>`` drawn (so it is one line), else an ``<eos>`` is written as
+        a newline. Words are joined by spaces (word level), characters concatenated with
+        ``_`` read as a space (char level); ``<unk>`` may be drawn and is written as is.
+
+        Raises:
+            RuntimeError: the model has no :attr:`vocabulary`.
+            ValueError: ``max_tokens < 0``, ``temperature < 0`` (or not finite), ``top_k < 1``.
+
+        Example::
+
+            model = LanguageModel.load_from_checkpoint("lm.ckpt")
+            model.generate("the cat", max_tokens=20, temperature=0.8, top_k=40, seed=0)
+            model.generate("the cat", temperature=0)          # greedy
+        """
+        name = f"{type(self).__name__}.generate"
+        if not isinstance(prompt, str):
+            raise TypeError(f"{name}: prompt must be a str, got {type(prompt).__name__}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+            raise ValueError(f"{name}: max_tokens must be an integer >= 0, got {max_tokens!r}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                or not math.isfinite(temperature) or temperature < 0):
+            raise ValueError(f"{name}: temperature must be a finite number >= 0 (0: greedy), "
+                             f"got {temperature!r}")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
+                                  or top_k < 1):
+            raise ValueError(f"{name}: top_k must be an integer >= 1 or None, got {top_k!r}")
+        vocab, eos = self._text_vocabulary()
+        ids = vocab.encode([EOS, *self._tokens(prompt, vocab)[:-1]]).to(self.device)
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        drawn: list[int] = []
+        with self._text_mode():
+            logits, state = self(ids.unsqueeze(1))
+            while len(drawn) < max_tokens:
+                token = _draw(logits[-1, 0], temperature, top_k, generator)
+                if stop_at_eos and token == eos:
+                    break
+                drawn.append(token)
+                if len(drawn) < max_tokens:
+                    logits, state = self(torch.tensor([[token]], device=self.device), state)
+        return tokens_to_text(vocab.decode(drawn), self.hparams["level"],
+                              word_boundary=self._boundary(vocab))
+
+    def _text_vocabulary(self) -> tuple[Vocabulary, int]:
+        """The vocabulary and its ``<eos>`` id (text is read with ``<eos>`` line ends)."""
+        vocab = self.vocabulary
+        if EOS not in vocab:
+            raise ValueError(f"{type(self).__name__}: the vocabulary has no {EOS!r} token, "
+                             "which ends every line of the text it reads")
+        return vocab, vocab.stoi[EOS]
+
+    @staticmethod
+    def _boundary(vocab: Vocabulary) -> str | None:
+        """The char-level word boundary: PTB-char's ``_`` if the vocabulary has it."""
+        return WORD_BOUNDARY if WORD_BOUNDARY in vocab else None
+
+    def _tokens(self, text: str, vocab: Vocabulary) -> list[str]:
+        return text_to_tokens(text, self.hparams["level"], word_boundary=self._boundary(vocab))
+
+    @contextmanager
+    def _text_mode(self) -> Iterator[None]:
+        """Eval mode, no gradients, averaged NT-ASGD weights; the mode restored after."""
+        was_training = self.training
+        self.eval()
+        swapped = self._use_average(True)
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            if swapped:
+                self._use_average(False)
+            self.train(was_training)
+
+    def _use_average(self, on: bool) -> bool:
+        """Put the averaged NT-ASGD weights in place (``on``) or the live ones back; whether
+        it swapped (nothing to do without averages, or if they already are in place)."""
+        if (not getattr(self, "_averaging", False) or self._using_average == on
+                or not self._averages()):
+            return False
+        averages = self._averages()
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                average = averages.get(name)
+                if average is not None:
+                    tmp = param.detach().clone()
+                    param.copy_(average)
+                    average.copy_(tmp)
+        self._using_average = on
+        return True
+
     # ------------------------------------------------------------------------ helpers
     def _init_weights(self, init_range: float | None) -> None:
         if init_range is not None:
@@ -225,9 +462,14 @@ class LanguageModel(RecurrentTask):
 
     # ----------------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
-        """Check a loaded model's vocabulary against the data module's."""
+        """Check a loaded model's vocabulary against the data module's; a model without one
+        takes the data module's (if its size is ``vocab_size``)."""
         super().setup(stage)
         self.check_data_vocabulary(self.vocabulary_state)
+        vocab = getattr(self._datamodule(), "vocab", None)
+        if (self.vocabulary_state is None and isinstance(vocab, Vocabulary)
+                and len(vocab) == self.hparams["vocab_size"]):
+            self.vocabulary_state = vocab.to_state()
 
     def on_fit_start(self) -> None:
         """Resume the carried training state of a checkpoint (mid-epoch resume continues
@@ -255,14 +497,21 @@ class LanguageModel(RecurrentTask):
 
     def on_validation_epoch_start(self) -> None:
         self._states.pop("val", None)
-        self._swap_averaged_weights()
+        self._swap_averaged_weights(True)
 
     def on_test_epoch_start(self) -> None:
         self._states.pop("test", None)
-        self._swap_averaged_weights()
+        self._swap_averaged_weights(True)
 
     def on_test_epoch_end(self) -> None:
-        self._swap_averaged_weights()
+        self._swap_averaged_weights(False)
+
+    def on_predict_epoch_start(self) -> None:
+        self._states.pop("predict", None)
+        self._swap_averaged_weights(True)
+
+    def on_predict_epoch_end(self) -> None:
+        self._swap_averaged_weights(False)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         tokens, targets = self._unpack(batch)
@@ -314,8 +563,16 @@ class LanguageModel(RecurrentTask):
     def test_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._eval_step(batch, "test")
 
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """Next-token log-probabilities ``(L, B, V)`` with the carried state."""
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor | list[float]:
+        """Raw texts (a ``str`` or a list of them, as :meth:`TextCorpus.predict_dataloader
+        <lightning_rnn_reg.data.TextCorpus.predict_dataloader>` gives): the
+        :meth:`perplexity` (bits per character at char level) of each text on its own, one
+        float per text. Token windows (an :class:`~lightning_rnn_reg.data.LMBatch`, a tensor
+        ``(L, B)``): next-token log-probabilities ``(L, B, V)`` with the carried state."""
+        if isinstance(batch, str):
+            batch = [batch]
+        if isinstance(batch, (list, tuple)) and batch and all(isinstance(t, str) for t in batch):
+            return [self.perplexity(text) for text in batch]
         tokens, _ = self._unpack(batch) if not isinstance(batch, Tensor) else (batch, None)
         logits, new_state = self(tokens, self._carried("predict", tokens.shape[1]))
         self._states["predict"] = detach_state(new_state)
@@ -369,7 +626,7 @@ class LanguageModel(RecurrentTask):
             self._window_base_lr = None
 
     def on_validation_epoch_end(self) -> None:
-        self._swap_averaged_weights()
+        self._swap_averaged_weights(False)
         if (self.trainer.sanity_checking or self.trainer.state.fn != "fit"
                 or self.hparams["optimizer"] != "nt_asgd"):
             return  # the non-monotone trigger watches the validations of fit only
@@ -399,19 +656,11 @@ class LanguageModel(RecurrentTask):
                 return averages
         return self._loaded_averages
 
-    def _swap_averaged_weights(self) -> None:
-        """With NT-ASGD averaging, exchange the live weights and their running average
-        (called at the start and the end of evaluation)."""
-        if not getattr(self, "_averaging", False) or self._trainer is None:
-            return
-        averages = self._averages()
-        with torch.no_grad():
-            for name, param in self.named_parameters():
-                average = averages.get(name)
-                if average is not None:
-                    tmp = param.detach().clone()
-                    param.copy_(average)
-                    average.copy_(tmp)
+    def _swap_averaged_weights(self, on: bool) -> None:
+        """With NT-ASGD averaging, put the running average of the weights in place (``on``,
+        at the start of evaluation) or the live weights back (``on=False``, at its end)."""
+        if self._trainer is not None:
+            self._use_average(on)
 
     # -------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
