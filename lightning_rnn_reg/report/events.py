@@ -126,18 +126,43 @@ def read_run(folder: str | Path, name: str | None = None) -> Run:
                _read_yaml(folder / "config.yaml"))
 
 
+def _root_dir_chosen(folder: Path) -> bool:
+    """Whether the folder above ``lightning_logs`` names the run: LightningCLI's
+    ``config.yaml`` in ``folder`` sets ``trainer.default_root_dir`` or a logger's
+    ``save_dir``; without ``config.yaml`` it cannot tell and says yes. A fit without them
+    logs to the working directory, whose name says nothing of the run."""
+    config = _read_yaml(folder / "config.yaml")
+    trainer = config.get("trainer")
+    if not config or not isinstance(trainer, dict):
+        return True
+    if trainer.get("default_root_dir"):
+        return True
+    loggers = trainer.get("logger")
+    for logger in loggers if isinstance(loggers, list) else [loggers]:
+        init_args = logger.get("init_args") if isinstance(logger, dict) else None
+        if isinstance(init_args, dict) and init_args.get("save_dir") not in (None, "", "."):
+            return True
+    return False
+
+
 def _short_name(root: Path, folder: Path) -> str:
     """The part of ``folder`` below ``root`` without ``lightning_logs`` and ``version_<n>``
-    parts; when nothing is left, ``root``'s name (the folder above ``lightning_logs`` when
-    ``root`` is a version folder itself)."""
+    parts; when nothing is left, the run's own name: for ``<name>/version_<n>`` the logger's
+    ``<name>``, and for ``lightning_logs/version_<n>`` ``root``'s name where it was named
+    (not ``.``), else the folder above ``lightning_logs`` where that was the run's chosen
+    root folder (:func:`_root_dir_chosen`), else ``version_<n>`` (the working directory of a
+    fit without ``default_root_dir`` does not name the run)."""
     parts = [part for part in folder.relative_to(root).parts
              if part != "lightning_logs" and not part.startswith("version_")]
     if parts:
         return "/".join(parts)
-    base = root.resolve()
-    if base.name.startswith("version_") and base.parent.name == "lightning_logs":
-        return base.parent.parent.name
-    return base.name
+    run, base = folder.resolve(), root.resolve()
+    if not run.name.startswith("version_"):
+        return base.name
+    if run.parent.name != "lightning_logs":
+        return run.parent.name  # a logger given a name: <save_dir>/<name>/version_<n>
+    named = base == run.parent.parent and root.name not in ("", "..")
+    return run.parent.parent.name if named or _root_dir_chosen(folder) else run.name
 
 
 def find_runs(roots: Iterable[str | Path]) -> list[Run]:
@@ -145,7 +170,9 @@ def find_runs(roots: Iterable[str | Path]) -> list[Run]:
     files is one run. A run is named by its path below the root without the
     ``lightning_logs/version_<n>`` parts (the root's own name for a root that is one run:
     ``runs/zaremba_small`` reads ``zaremba_small``); names that would clash keep their full
-    path. Raises ``FileNotFoundError`` for a root without any event file."""
+    path; ``lightning_logs/version_<n>`` of a fit that chose no root folder reads
+    ``version_<n>`` (see :func:`_short_name`). Raises ``FileNotFoundError`` for a root
+    without any event file."""
     found: list[tuple[Path, str]] = []
     for root in map(Path, roots):
         folders = sorted({path.parent for path in root.rglob(EVENT_GLOB)})

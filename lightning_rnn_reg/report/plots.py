@@ -1,7 +1,8 @@
 """Charts as PNG files: line charts (one line per series) and grouped bar charts.
 
 The one plotting module of the project: ``lightning-rnn-reg report`` draws its learning
-curves and rate curves with :func:`line_chart`, the benchmarks their bar charts with
+curves with :func:`curve_chart` (training and validation lines over a panel of their gap)
+and its rate curves with :func:`line_chart`, the benchmarks their bar charts with
 :func:`bar_chart`. matplotlib is an optional dependency (``pip install
 "lightning-rnn-reg[report]"``), imported on first use with the non-interactive Agg backend.
 Each function returns the data it drew, read back from the matplotlib artists, so a caller
@@ -17,6 +18,9 @@ from typing import Any
 
 INSTALL_HINT = 'pip install "lightning-rnn-reg[report]"'
 Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+#: ``label -> matplotlib line properties`` (``color``, ``linestyle``, ``marker``, ...)
+Styles = Mapping[str, Mapping[str, Any]]
+Drawn = dict[str, dict[str, list[float]]]
 
 
 class MissingPlotDependencyError(ImportError):
@@ -50,9 +54,27 @@ def _save(figure: Any, axes: Any, out_png: str | Path, title: str, legend: bool)
     figure.savefig(path, dpi=100)
 
 
+def _lines(axes: Any, series: Series, styles: Styles | None) -> Drawn:
+    """Plot each series on ``axes`` (a marker on short ones, ``styles`` over that); the data
+    read back from the lines."""
+    drawn = {}
+    for label, (xs, ys) in series.items():
+        style = {"marker": "." if len(xs) < 50 else None, **(styles or {}).get(label, {})}
+        (line,) = axes.plot(list(xs), list(ys), label=label, **style)
+        drawn[label] = {"x": [float(v) for v in line.get_xdata()],
+                        "y": [float(v) for v in line.get_ydata()]}
+    return drawn
+
+
+def _integer_ticks(axes: Any, drawn: Drawn) -> None:
+    if all(float(x).is_integer() for d in drawn.values() for x in d["x"]):
+        axes.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
+
+
 def line_chart(series: Series, out_png: str | Path, *, xlabel: str, ylabel: str,
-               title: str = "") -> dict[str, dict[str, list[float]]]:
-    """One line per entry of ``series`` (``label -> (xs, ys)``), saved to ``out_png``.
+               title: str = "", styles: Styles | None = None) -> Drawn:
+    """One line per entry of ``series`` (``label -> (xs, ys)``), saved to ``out_png``;
+    ``styles`` gives a label's line properties (``{"linestyle": "--"}``).
 
     Returns ``{label: {"x": [...], "y": [...]}}`` as drawn (read from the lines).
 
@@ -64,20 +86,52 @@ def line_chart(series: Series, out_png: str | Path, *, xlabel: str, ylabel: str,
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5))
     try:
-        drawn = {}
-        for label, (xs, ys) in series.items():
-            (line,) = axes.plot(list(xs), list(ys), marker="." if len(xs) < 50 else None,
-                                label=label)
-            drawn[label] = {"x": [float(v) for v in line.get_xdata()],
-                            "y": [float(v) for v in line.get_ydata()]}
-        if all(float(x).is_integer() for d in drawn.values() for x in d["x"]):
-            axes.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
+        drawn = _lines(axes, series, styles)
+        _integer_ticks(axes, drawn)
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
         _save(figure, axes, out_png, title, legend=bool(drawn))
     finally:
         plt.close(figure)
     return drawn
+
+
+def curve_chart(series: Series, out_png: str | Path, *, xlabel: str, ylabel: str,
+                title: str = "", styles: Styles | None = None, gap: Series | None = None,
+                gap_ylabel: str = "gap", gap_styles: Styles | None = None,
+                ) -> dict[str, Drawn]:
+    """Learning curves: the lines of ``series`` (as :func:`line_chart`) and, where ``gap`` is
+    given and not empty, a lower panel with its lines against the same x axis and a line at
+    zero (the figure is then 7 x 6.5 inches instead of 7 x 4.5). Saved to ``out_png``.
+
+    Returns ``{"series": drawn, "gap": drawn}`` (the gap's ``{}`` without a panel).
+
+    Example::
+
+        curve_chart({"val/loss": ([1, 2], [5.1, 4.8]), "train/ce": ([1, 2], [5.3, 4.6])},
+                    "loss.png", xlabel="epoch", ylabel="loss",
+                    gap={"val/loss - train/ce": ([1, 2], [-0.2, 0.2])})
+    """
+    if not gap:
+        return {"series": line_chart(series, out_png, xlabel=xlabel, ylabel=ylabel,
+                                     title=title, styles=styles), "gap": {}}
+    plt = pyplot()
+    figure, (axes, lower) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True,
+                                         gridspec_kw={"height_ratios": (2.2, 1)})
+    try:
+        drawn = _lines(axes, series, styles)
+        drawn_gap = _lines(lower, gap, gap_styles)
+        lower.axhline(0.0, color="black", linewidth=0.8)
+        _integer_ticks(lower, {**drawn, **drawn_gap})
+        axes.set_ylabel(ylabel)
+        lower.set_xlabel(xlabel)
+        lower.set_ylabel(gap_ylabel)
+        lower.legend(fontsize="small")
+        lower.grid(True, alpha=0.3)
+        _save(figure, axes, out_png, title, legend=bool(drawn))
+    finally:
+        plt.close(figure)
+    return {"series": drawn, "gap": drawn_gap}
 
 
 def bar_chart(categories: Sequence[str], groups: Mapping[str, Sequence[float]],

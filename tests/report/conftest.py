@@ -17,7 +17,8 @@ import lightning_rnn_reg as lrr
 from lightning_rnn_reg.data import TextCorpus
 
 EPOCHS, TRAIN_BATCHES, GAMMA = 3, 4, 0.3
-RUNS = {  # folder -> (lr, regularizers): the second run has no WeightDrop
+RUNS: dict[str, tuple[float, Callable[[], list[lrr.Regularizer]]]] = {
+    # folder -> (lr, regularizers): the second run has no WeightDrop
     "run_lr1": (1.0, lambda: [lrr.LockedDropout(0.4, at="input"), lrr.WeightDrop(0.2)]),
     "run_lr3": (3.0, lambda: [lrr.LockedDropout(0.2, at="input")]),
 }

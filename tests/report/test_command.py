@@ -41,3 +41,17 @@ def test_report_with_an_unknown_label_exits_2_naming_it(real_runs, tmp_path, cap
         main(["report", str(real_runs.dirs[0]), "--out", str(tmp_path), "--label", "nope"])
     assert exit_info.value.code == 2
     assert "the hyperparameter 'nope'" in capsys.readouterr().err
+
+
+def test_report_no_train_draws_validation_curves_alone(real_runs, tmp_path):
+    main(["report", str(real_runs.dirs[0]), "--out", str(tmp_path), "--metrics", "val/ppl",
+          "--no-train"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert list(report["figures"]["curve_val_ppl_step.png"]["series"]) == ["run_lr1"]
+
+
+def test_report_draws_the_training_twin_by_default(real_runs, tmp_path):
+    main(["report", str(real_runs.dirs[0]), "--out", str(tmp_path), "--metrics", "val/ppl"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert list(report["figures"]["curve_val_ppl_step.png"]["series"]) == ["val/ppl",
+                                                                           "train/ppl"]

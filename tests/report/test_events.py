@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,50 @@ def test_hparam_looks_up_a_dotted_path_in_the_config():
 def test_hparam_raises_key_error_naming_the_run():
     with pytest.raises(KeyError, match="run 'r' has no hyperparameter 'x'"):
         Run("r", Path("r"), {}, hparams={"lr": 1.0}).hparam("x")
+
+
+def _version_run(root: Path, events_writer: Callable[..., Path], config: str | None,
+                 logs: str = "lightning_logs") -> Path:
+    folder = root / logs / "version_0"
+    events_writer(folder, {"val/ppl": [(1, 5.0)]})
+    if config is not None:
+        (folder / "config.yaml").write_text(config)
+    return folder
+
+
+def test_find_runs_names_a_version_folder_of_a_fit_without_a_root_folder_by_its_version(
+        tmp_path, events_writer):
+    folder = _version_run(tmp_path / "main", events_writer,
+                          "trainer:\n  default_root_dir: null\n  logger: null\n")
+    (run,) = find_runs([folder])
+    assert run.name == "version_0"
+
+
+def test_find_runs_names_a_version_folder_by_the_default_root_dir_it_was_given(
+        tmp_path, events_writer):
+    folder = _version_run(tmp_path / "qs_run", events_writer,
+                          f"trainer:\n  default_root_dir: {tmp_path / 'qs_run'}\n")
+    (run,) = find_runs([folder])
+    assert run.name == "qs_run"
+
+
+def test_find_runs_names_a_run_of_the_working_directory_by_its_version(
+        tmp_path, events_writer, monkeypatch):
+    _version_run(tmp_path / "main", events_writer, "trainer:\n  default_root_dir: null\n")
+    monkeypatch.chdir(tmp_path / "main")
+    (run,) = find_runs(["."])
+    assert run.name == "version_0"
+
+
+def test_find_runs_names_a_run_by_the_folder_given_even_without_a_root_folder(
+        tmp_path, events_writer):
+    _version_run(tmp_path / "zaremba", events_writer, "trainer:\n  default_root_dir: null\n")
+    (run,) = find_runs([tmp_path / "zaremba"])
+    assert run.name == "zaremba"
+
+
+def test_find_runs_names_a_version_folder_of_a_named_logger_by_the_logger_name(
+        tmp_path, events_writer):
+    folder = _version_run(tmp_path, events_writer, None, logs="zaremba_small")
+    (run,) = find_runs([folder])
+    assert run.name == "zaremba_small"

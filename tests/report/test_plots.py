@@ -7,7 +7,12 @@ import sys
 
 import pytest
 
-from lightning_rnn_reg.report import MissingPlotDependencyError, bar_chart, line_chart
+from lightning_rnn_reg.report import (
+    MissingPlotDependencyError,
+    bar_chart,
+    curve_chart,
+    line_chart,
+)
 
 pytest.importorskip("matplotlib")
 
@@ -39,3 +44,36 @@ def test_missing_matplotlib_raises_with_the_install_command(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(MissingPlotDependencyError, match=r"lightning-rnn-reg\[report\]"):
         line_chart({"a": ([1], [2.0])}, tmp_path / "c.png", xlabel="x", ylabel="y")
+
+
+def test_line_chart_draws_each_line_in_its_style(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    saved = []  # (label, linestyle) of the lines of each figure saved
+    monkeypatch.setattr(plt.Figure, "savefig", lambda figure, *a, **k: saved.append(
+        [(line.get_label(), line.get_linestyle()) for line in figure.axes[0].get_lines()]))
+    line_chart({"a": ([1, 2], [1.0, 2.0]), "b": ([1, 2], [2.0, 3.0])}, tmp_path / "c.png",
+               xlabel="x", ylabel="y", styles={"b": {"linestyle": "--"}})
+    assert saved == [[("a", "-"), ("b", "--")]]
+
+
+def test_curve_chart_draws_the_gap_in_a_lower_panel(tmp_path):
+    drawn = curve_chart({"val": ([1, 2], [5.0, 4.0]), "train": ([1, 2], [5.5, 3.5])},
+                        tmp_path / "c.png", xlabel="epoch", ylabel="loss",
+                        gap={"val - train": ([1, 2], [-0.5, 0.5])})
+    assert drawn["gap"] == {"val - train": {"x": [1, 2], "y": [-0.5, 0.5]}}
+
+
+def test_curve_chart_with_a_gap_is_taller(tmp_path):
+    from matplotlib.image import imread
+
+    curve_chart({"val": ([1], [5.0])}, tmp_path / "c.png", xlabel="epoch", ylabel="loss",
+                gap={"gap": ([1], [0.1])})
+    assert imread(tmp_path / "c.png").shape[:2] == (650, 700)
+
+
+def test_curve_chart_without_a_gap_is_a_line_chart(tmp_path):
+    from matplotlib.image import imread
+
+    drawn = curve_chart({"val": ([1], [5.0])}, tmp_path / "c.png", xlabel="e", ylabel="l")
+    assert (drawn["gap"], imread(tmp_path / "c.png").shape[:2]) == ({}, (450, 700))
