@@ -35,7 +35,7 @@ class RecurrentRegularizer(RecurrentSiteRegularizer):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.mask_key:
+        if cls.mask_key and "mask_fields" not in vars(cls):
             cls.mask_fields = (cls.mask_key,)
 
     def __init__(self, p: float = 0.25, per_sequence: bool | None = None) -> None:
@@ -65,19 +65,39 @@ class RecurrentDropout(RecurrentRegularizer):
 
     The hidden state entering the recurrent product is dropped, with one mask per sequence
     by default: ``gates_t = W x_t + U (h_{t-1} * m / (1 - p)) + b``. Eval: ``h_{t-1}``.
-    (This is the "tied weights" variant: one mask for all gates.) LSTM and GRU.
+    That is the "tied weights" variant: one mask for all gates. ``per_gate=True`` is the
+    "untied" variant of Gal's best PTB result: an independent mask per gate,
+    ``gate_k = act(W_k x_t + U_k (h_{t-1} * m_k / (1 - p)) + b_k)`` (LSTM ``i, f, g, o``;
+    GRU ``r, z, n``). Like ``per_sequence``, it only chooses the masks' shape; the rate and
+    the eval rule are the same. LSTM and GRU.
 
     Example::
 
         rnn = lrr.LSTM(650, 650, 2, regularizers=[lrr.LockedDropout(0.5, at="between"),
-                                                  lrr.RecurrentDropout(0.3)])
+                                                  lrr.RecurrentDropout(0.3, per_gate=True)])
     """
 
     mask_key = "h_mask"
+    mask_fields = ("h_mask", "gate_h_mask")
     default_per_sequence = True
 
-    def __init__(self, p: float = 0.25, per_sequence: bool = True) -> None:
+    def __init__(self, p: float = 0.25, per_sequence: bool = True,
+                 per_gate: bool = False) -> None:
         super().__init__(p, per_sequence)
+        self.per_gate = per_gate
+
+    @records_masks
+    def loop_masks(self, steps: int, batch: int, hidden: int, like: Tensor,
+                   gates: int = 4) -> LoopMasks:
+        """``h_mask`` ``(1|T, B, H)``, or with ``per_gate`` ``gate_h_mask``
+        ``(1|T, gates, B, H)``; no mask at all when inactive."""
+        if not self.per_gate or self.is_identity():
+            return super().loop_masks(steps, batch, hidden, like, gates)
+        shape = (1 if self.per_sequence else steps, gates, batch, hidden)
+        return LoopMasks(gate_h_mask=LF.dropout_mask(shape, self.p, like))
+
+    def _extra_options(self) -> dict[str, object]:
+        return {**super()._extra_options(), "per_gate": self.per_gate}
 
 
 class CellDropout(RecurrentRegularizer):
