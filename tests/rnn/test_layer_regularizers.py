@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lstm_reference import expand, gru_steps, lstm_steps
 
 import lightning_rnn_reg as lrr
 from lightning_rnn_reg.rnn import loop_runner
+from lightning_rnn_reg.rnn.reference import expand, gru_steps, lstm_steps
 
 T, B, I, H = 5, 3, 4, 6
 
