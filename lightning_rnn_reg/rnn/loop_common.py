@@ -6,7 +6,7 @@ detection, double backward refused)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -194,3 +194,41 @@ def _refuse_double_backward() -> None:
     # Autograd runs a Function's backward with grad mode on exactly when create_graph=True.
     if torch.is_grad_enabled():
         raise RuntimeError(DOUBLE_BACKWARD_ERROR)
+
+
+def _hin_views(new: Callable[..., Tensor], h0: Tensor, out: Tensor, masks: LoopMasks,
+               gates: int, save_hin: bool) -> tuple[Tensor | None, _Steps | None, _Steps]:
+    """``(hin_buf, hin_s, hinG_s)``: the recurrent input of every step, ``(G, B, H)`` per
+    step for the batched gate-major product. Tied ``h_mask``: ``hin_s[t]`` is written by the
+    loop and ``hinG_s[t]`` expands it; ``gate_h_mask``: the loop writes ``hinG_s[t]`` itself;
+    no mask: ``h_{t-1}`` (``h0``, then the outputs) expanded, nothing extra kept."""
+    steps, batch, hidden = out.shape
+    kept = steps if save_hin else 1
+    if masks.gate_h_mask is not None:  # one masked input per gate (Gal's untied variant)
+        hin_buf = new(kept, gates, batch, hidden)
+        return hin_buf, None, _cycle(hin_buf, steps)
+    if masks.h_mask is not None:
+        hin_buf = new(kept, batch, hidden)
+        return hin_buf, _cycle(hin_buf, steps), _cycle(
+            hin_buf.unsqueeze(1).expand(-1, gates, batch, hidden), steps)
+    return None, None, [h0.expand(gates, batch, hidden), *out[: steps - 1].unsqueeze(1).expand(
+        -1, gates, batch, hidden).unbind(0)]
+
+
+def _grad_into_previous_state(dg_rows: Tensor, dg_gates: Tensor, w_hh: Tensor,
+                              w_gates: Tensor, base: Tensor | None, hmask: Tensor | None,
+                              gmask: Tensor | None, gate_buf: Tensor, tmp: Tensor,
+                              out: Tensor) -> Tensor:
+    """``out = base + (dgates @ W_hh) * m^h`` (``m^h`` absent: no product; per-gate masks:
+    ``sum_k (dgates_k @ W_k) * m_k``); ``base`` ``None`` adds nothing."""
+    if gmask is not None:
+        dhin = _gate_masked_grad(dg_gates, w_gates, gmask, gate_buf, tmp)
+        return out.copy_(dhin) if base is None else torch.add(base, dhin, out=out)
+    if hmask is None:
+        if base is None:
+            return torch.mm(dg_rows, w_hh, out=out)
+        return torch.addmm(base, dg_rows, w_hh, out=out)
+    dhin = torch.mm(dg_rows, w_hh, out=tmp)
+    if base is None:
+        return torch.mul(dhin, hmask, out=out)
+    return torch.addcmul(base, dhin, hmask, out=out)

@@ -18,7 +18,8 @@ from lightning_rnn_reg.rnn.loop_common import (
     _Ctx,
     _cycle,
     _full_precision,
-    _gate_masked_grad,
+    _grad_into_previous_state,
+    _hin_views,
     _initial_grad,
     _needs_graph,
     _per_step,
@@ -59,7 +60,6 @@ def _gru_forward(
     n_t = steps if save else 1
     hh = new(n_t, 3, batch, hidden)  # gate-major [r, z, hh_n]
     n_buf = new(n_t, batch, hidden)
-    hin_buf = new(steps if save_hin else 1, batch, hidden) if hm is not None else None
     nu_buf = new(batch, hidden) if um is not None else None
     out = new(steps, batch, hidden)
 
@@ -68,18 +68,8 @@ def _gru_forward(
     n_s, out_s = _cycle(n_buf, steps), out.unbind(0)
     xw3 = xw.view(steps, batch, 3, hidden).permute(0, 2, 1, 3)
     xwrz_s, xwn_s = xw3[:, 0:2].unbind(0), xw3[:, 2].unbind(0)
-    if gm is not None:  # one masked input per gate (Gal's untied variant)
-        hin_buf = new(steps if save_hin else 1, 3, batch, hidden)
-        hin_s, hin3_s = None, _cycle(hin_buf, steps)
-    elif hin_buf is not None:
-        hin_s = _cycle(hin_buf, steps)
-        hin3_s = _cycle(hin_buf.unsqueeze(1).expand(-1, 3, batch, hidden), steps)
-    else:
-        hin_s = None
-        hin3_s = [h0.expand(3, batch, hidden),
-                  *out[: steps - 1].unsqueeze(1).expand(-1, 3, batch, hidden).unbind(0)]
-    hm_s, um_s, zh_s = _per_step(hm, steps), _per_step(um, steps), _per_step(zh, steps)
-    gm_s = _per_step(gm, steps)
+    hin_buf, hin_s, hin3_s = _hin_views(new, h0, out, masks, 3, save_hin)
+    hm_s, um_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, zh, gm))
     bias = b_hh.view(3, 1, hidden)
     w_t = w_hh.view(3, hidden, hidden).transpose(1, 2)
 
@@ -108,7 +98,6 @@ def _gru_backward(
 ) -> tuple[Tensor | None, ...]:
     w_hh, h0, out, hh, n_buf, hin_buf = _GRUSaved(*cast(_GRUSaved, ctx.saved_tensors))
     hm, um, zh = ctx.masks.h_mask, ctx.masks.update_mask, ctx.masks.zone_h
-    gm_s = _per_step(ctx.masks.gate_h_mask, out.shape[0])
     need_xw, need_w, need_b, need_h0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 3 * hidden
@@ -126,7 +115,7 @@ def _gru_backward(
     r_s, z_s, hhn_s = (hh[:, k].unbind(0) for k in range(3))
     n_s, out_s = n_buf.unbind(0), out.unbind(0)
     gout_s = grad_out.unbind(0) if grad_out is not None else None
-    hm_s, um_s, zh_s = _per_step(hm, steps), _per_step(um, steps), _per_step(zh, steps)
+    hm_s, um_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, zh, ctx.masks.gate_h_mask))
     ozh_s = _per_step(1.0 - zh, steps) if zh is not None else None
 
     s = new(2, batch, hidden)  # [dr, dz] before the sigmoid derivative
@@ -156,13 +145,9 @@ def _gru_backward(
             direct.add_(gout_s[t - 1])
         if zh_s is not None:
             direct.addcmul_(dh, zh_s[t])
-        if gm_s is not None:
-            torch.add(direct, _gate_masked_grad(dhh3_s[t], w3, gm_s[t], gate_buf, tmp),
-                      out=dh_other)
-        elif hm_s is None:
-            torch.addmm(direct, dhh_s[t], w_hh, out=dh_other)
-        else:
-            torch.mm(dhh_s[t], w_hh, out=dh_other).mul_(hm_s[t]).add_(direct)
+        _grad_into_previous_state(dhh_s[t], dhh3_s[t], w_hh, w3, direct,
+                                  hm_s[t] if hm_s else None, gm_s[t] if gm_s else None,
+                                  gate_buf, tmp, dh_other)
         dh, dh_other = dh_other, dh
 
     d_w = _recurrent_weight_grad(dhh, hin_buf, h0, out) if need_w else None

@@ -4,6 +4,7 @@ Function; equations and implementation notes in :mod:`lightning_rnn_reg.rnn.loop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, cast
 
 import torch
@@ -18,7 +19,8 @@ from lightning_rnn_reg.rnn.loop_common import (
     _Ctx,
     _cycle,
     _full_precision,
-    _gate_masked_grad,
+    _grad_into_previous_state,
+    _hin_views,
     _initial_grad,
     _needs_graph,
     _per_step,
@@ -48,46 +50,52 @@ class _LSTMSaved(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 
 
+def _lstm_buffers(new: Callable[..., Tensor], steps: int, batch: int, hidden: int,
+                  save: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Gate-major buffers (every gate of a step one contiguous ``(B, H)`` block): ``acts[t]``
+    = ``[i, f, sigmoid(2 a_g), o]``; ``q[t]`` = ``[g * m^u, c_{t-1}, 4 i m^u]`` (``c_T`` in
+    ``q[T]``; the third only with ``save``); ``tanh(c_t)``. Per step with ``save``, else
+    reused."""
+    n_t = steps if save else 1
+    return (new(n_t, 4, batch, hidden), new(steps + 1 if save else 2, 3, batch, hidden),
+            new(n_t, batch, hidden))
+
+
+def _previous_cell_grad(dc: Tensor, dc_other: Tensor, dpre: Tensor, f: Tensor,
+                        zone: Tensor | None, cell_masked: bool) -> tuple[Tensor, Tensor]:
+    """``dc_{t-1} = dpre * f + dc * d^c`` (``dpre``: the gradient of the pre-mask cell);
+    returns the buffers ``(dc, spare)`` swapped as needed."""
+    if zone is not None:
+        torch.mul(dpre, f, out=dc_other).addcmul_(dc, zone)
+        return dc_other, dc
+    if cell_masked:
+        torch.mul(dpre, f, out=dc)
+    else:
+        dc.mul_(f)  # dc already holds dcnew = dpre
+    return dc, dc_other
+
+
 def _lstm_forward(
     xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, masks: LoopMasks, save: bool,
     save_hin: bool,
 ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor | None, ...]]:
     """The LSTM loop; with ``save`` the buffers backward needs are per step (else reused)."""
-    hm, um, cm = masks.h_mask, masks.update_mask, masks.cell_mask
-    zc, zh, gm = masks.zone_c, masks.zone_h, masks.gate_h_mask
+    hm, um, cm, zc, zh, gm = (masks.h_mask, masks.update_mask, masks.cell_mask, masks.zone_c,
+                              masks.zone_h, masks.gate_h_mask)
     steps, batch, gates = xw.shape
     hidden = gates // 4
     new = xw.new_empty
-    n_t = steps if save else 1
-    # gate-major buffers: every gate of a step is one contiguous (B, H) block
-    acts = new(n_t, 4, batch, hidden)  # [i, f, sigmoid(2 a_g), o]
-    # q[t] = [g * m^u, c_{t-1}, 4 i m^u] of step t (c_T in q[T]); the third only with save
-    q = new(steps + 1 if save else 2, 3, batch, hidden)
-    tanh_c = new(n_t, batch, hidden)
-    hin_buf = new(steps if save_hin else 1, batch, hidden) if hm is not None else None
+    acts, q, tanh_c = _lstm_buffers(new, steps, batch, hidden, save)
     cnew_buf = new(batch, hidden) if zc is not None else None
     out = new(steps, batch, hidden)
 
     a_s = _cycle(acts, steps)
-    i_s, f_s = _cycle(acts[:, 0], steps), _cycle(acts[:, 1], steps)
-    g_s, o_s = _cycle(acts[:, 2], steps), _cycle(acts[:, 3], steps)
+    i_s, f_s, g_s, o_s = (_cycle(acts[:, k], steps) for k in range(4))
     gu_s, c_s, i4_s = (_cycle(q[:, k], steps + 1) for k in range(3))
     tc_s, out_s = _cycle(tanh_c, steps), out.unbind(0)
     xw_s = xw.view(steps, batch, 4, hidden).permute(0, 2, 1, 3).unbind(0)
-    # hin of every step, expanded over the 4 gates for the batched product
-    if gm is not None:  # one masked input per gate (Gal's untied variant)
-        hin_buf = new(steps if save_hin else 1, 4, batch, hidden)
-        hin_s, hin4_s = None, _cycle(hin_buf, steps)
-    elif hin_buf is not None:
-        hin_s = _cycle(hin_buf, steps)
-        hin4_s = _cycle(hin_buf.unsqueeze(1).expand(-1, 4, batch, hidden), steps)
-    else:
-        hin_s = None
-        hin4_s = [h0.expand(4, batch, hidden),
-                  *out[: steps - 1].unsqueeze(1).expand(-1, 4, batch, hidden).unbind(0)]
-    gm_s = _per_step(gm, steps)
-    hm_s, um_s, cm_s = _per_step(hm, steps), _per_step(um, steps), _per_step(cm, steps)
-    zc_s, zh_s = _per_step(zc, steps), _per_step(zh, steps)
+    hin_buf, hin_s, hin4_s = _hin_views(new, h0, out, masks, 4, save_hin)
+    hm_s, um_s, cm_s, zc_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, cm, zc, zh, gm))
     um4_s = _per_step(um * 4.0, steps) if save and um is not None else None
     minus_one, two, four = (xw.new_full((), v) for v in (-1.0, 2.0, 4.0))  # no per-op wrap
     # a = xw_t + hin @ W^T as 4 products (one per gate) written gate-major by one baddbmm
@@ -131,7 +139,6 @@ def _lstm_backward(
 ) -> tuple[Tensor | None, ...]:
     w_hh, h0, out, acts, q, tanh_c, hin_buf = _LSTMSaved(*cast(_LSTMSaved, ctx.saved_tensors))
     hm, cm, zc, zh = ctx.masks.h_mask, ctx.masks.cell_mask, ctx.masks.zone_c, ctx.masks.zone_h
-    gm_s = _per_step(ctx.masks.gate_h_mask, out.shape[0])
     need_xw, need_w, need_h0, need_c0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 4 * hidden
@@ -143,10 +150,9 @@ def _lstm_backward(
     a_s, f_s, o_s = acts.unbind(0), acts[:, 1].unbind(0), acts[:, 3].unbind(0)
     q_s, tc_s = q.unbind(0), tanh_c.unbind(0)
     gout_s = grad_out.unbind(0) if grad_out is not None else None
-    hm_s, cm_s = _per_step(hm, steps), _per_step(cm, steps)
-    zc_s, zh_s = _per_step(zc, steps), _per_step(zh, steps)
-    ozc_s = _per_step(1.0 - zc, steps) if zc is not None else None
-    ozh_s = _per_step(1.0 - zh, steps) if zh is not None else None
+    hm_s, cm_s, zc_s, zh_s, gm_s = (_per_step(m, steps) for m in (
+        hm, cm, zc, zh, ctx.masks.gate_h_mask))
+    ozc_s, ozh_s = (_per_step(1.0 - z, steps) if z is not None else None for z in (zc, zh))
 
     # s = [dpre * g m^u, dpre * c_{t-1}, dpre * 4 i m^u, dhnew * tanh(cnew)]: one
     # sigmoid_backward against [i, f, sigmoid(2 a_g), o] gives all four gate gradients
@@ -172,38 +178,15 @@ def _lstm_backward(
         sigmoid_backward(s, a_s[t], grad_input=dg4_s[t])  # gate-major in, row layout out
         dg = dg_s[t]
         # c_{t-1}
-        if zc_s is None:
-            if cm_s is None:
-                dc.mul_(f_s[t])
-            else:
-                torch.mul(dpre, f_s[t], out=dc)
-        else:
-            torch.mul(dpre, f_s[t], out=dc_other).addcmul_(dc, zc_s[t])
-            dc, dc_other = dc_other, dc
+        dc, dc_other = _previous_cell_grad(dc, dc_other, dpre, f_s[t],
+                                           zc_s[t] if zc_s else None, cm_s is not None)
         # h_{t-1}: (dgates @ W_hh) * m^h + dh * d^h + grad_out[t-1]
         base = gout_s[t - 1] if t > 0 and gout_s is not None else None
-        if zh_s is not None:
-            if base is None:
-                base = torch.mul(dh, zh_s[t], out=dh_other)
-            else:
-                base = torch.addcmul(base, dh, zh_s[t], out=dh_other)
-        if gm_s is not None:
-            dhin = _gate_masked_grad(dg4_s[t], w4, gm_s[t], gate_buf, tmp)
-            if base is None:
-                dh_other.copy_(dhin)
-            else:
-                torch.add(base, dhin, out=dh_other)
-        elif hm_s is None:
-            if base is None:
-                torch.mm(dg, w_hh, out=dh_other)
-            else:
-                torch.addmm(base, dg, w_hh, out=dh_other)
-        else:
-            dhin = torch.mm(dg, w_hh, out=tmp)
-            if base is None:
-                torch.mul(dhin, hm_s[t], out=dh_other)
-            else:
-                torch.addcmul(base, dhin, hm_s[t], out=dh_other)
+        if zh_s is not None:  # + dh * d^h
+            base = torch.mul(dh, zh_s[t], out=dh_other) if base is None else torch.addcmul(
+                base, dh, zh_s[t], out=dh_other)
+        _grad_into_previous_state(dg, dg4_s[t], w_hh, w4, base, hm_s[t] if hm_s else None,
+                                  gm_s[t] if gm_s else None, gate_buf, tmp, dh_other)
         dh, dh_other = dh_other, dh
 
     d_w = _recurrent_weight_grad(dgates, hin_buf, h0, out) if need_w else None
