@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from lightning_rnn_reg.loop_masks import LoopMasks
+from lightning_rnn_reg.loop_masks import FIELDS, LoopMasks
 
 #: Raised when a loop backward is asked to build a graph (``create_graph=True``).
 DOUBLE_BACKWARD_ERROR = (
@@ -38,7 +38,6 @@ class _Ctx(Protocol):
 
     saved_tensors: tuple[Tensor | None, ...]
     needs_input_grad: tuple[bool, ...]
-    masks: LoopMasks
 
     def save_for_backward(self, *tensors: Tensor | None) -> None: ...
 
@@ -232,3 +231,15 @@ def _grad_into_previous_state(dg_rows: Tensor, dg_gates: Tensor, w_hh: Tensor,
     if base is None:
         return torch.mul(dhin, hmask, out=out)
     return torch.addcmul(base, dhin, hmask, out=out)
+
+
+def _save(ctx: _Ctx, saved: Sequence[Tensor | None], masks: LoopMasks) -> None:
+    """Save the loop's buffers and its masks for backward, all through autograd (so saved-
+    tensor hooks, e.g. offloading or memory accounting, see the masks too)."""
+    ctx.save_for_backward(*saved, *(getattr(masks, name) for name in FIELDS))
+
+
+def _saved(ctx: _Ctx, count: int) -> tuple[tuple[Tensor | None, ...], LoopMasks]:
+    """What :func:`_save` kept: the first ``count`` buffers and the masks."""
+    tensors = ctx.saved_tensors
+    return tensors[:count], LoopMasks(*tensors[count:])

@@ -25,6 +25,8 @@ from lightning_rnn_reg.rnn.loop_common import (
     _per_step,
     _recurrent_weight_grad,
     _refuse_double_backward,
+    _save,
+    _saved,
     _transforms_active,
     sigmoid_backward,
     tanh_backward,
@@ -96,8 +98,9 @@ def _gru_forward(
 def _gru_backward(
     ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
-    w_hh, h0, out, hh, n_buf, hin_buf = _GRUSaved(*cast(_GRUSaved, ctx.saved_tensors))
-    hm, um, zh = ctx.masks.h_mask, ctx.masks.update_mask, ctx.masks.zone_h
+    buffers, masks = _saved(ctx, len(_GRUSaved._fields))
+    w_hh, h0, out, hh, n_buf, hin_buf = _GRUSaved(*cast(_GRUSaved, buffers))
+    hm, um, zh = masks.h_mask, masks.update_mask, masks.zone_h
     need_xw, need_w, need_b, need_h0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 3 * hidden
@@ -115,7 +118,7 @@ def _gru_backward(
     r_s, z_s, hhn_s = (hh[:, k].unbind(0) for k in range(3))
     n_s, out_s = n_buf.unbind(0), out.unbind(0)
     gout_s = grad_out.unbind(0) if grad_out is not None else None
-    hm_s, um_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, zh, ctx.masks.gate_h_mask))
+    hm_s, um_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, zh, masks.gate_h_mask))
     ozh_s = _per_step(1.0 - zh, steps) if zh is not None else None
 
     s = new(2, batch, hidden)  # [dr, dz] before the sigmoid derivative
@@ -166,9 +169,9 @@ class _GRURecurrence(torch.autograd.Function):
         save_hin = bool(ctx.needs_input_grad[1])
         out, h_n, saved = _gru_forward(xw, w_hh, b_hh, h0, masks, True, save_hin)
         hh, n_buf, hin_buf = saved
-        ctx.masks = masks
-        ctx.save_for_backward(*_GRUSaved(w_hh, h0, out, cast(Tensor, hh), cast(Tensor, n_buf),
-                                         hin_buf if save_hin else None))
+        buffers = _GRUSaved(w_hh, h0, out, cast(Tensor, hh), cast(Tensor, n_buf),
+                            hin_buf if save_hin else None)
+        _save(ctx, buffers, masks)
         return out, h_n
 
     @staticmethod

@@ -26,6 +26,8 @@ from lightning_rnn_reg.rnn.loop_common import (
     _per_step,
     _recurrent_weight_grad,
     _refuse_double_backward,
+    _save,
+    _saved,
     _transforms_active,
     sigmoid_backward,
     tanh_backward,
@@ -137,8 +139,9 @@ def _lstm_forward(
 def _lstm_backward(
     ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None, grad_c: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
-    w_hh, h0, out, acts, q, tanh_c, hin_buf = _LSTMSaved(*cast(_LSTMSaved, ctx.saved_tensors))
-    hm, cm, zc, zh = ctx.masks.h_mask, ctx.masks.cell_mask, ctx.masks.zone_c, ctx.masks.zone_h
+    buffers, masks = _saved(ctx, len(_LSTMSaved._fields))
+    w_hh, h0, out, acts, q, tanh_c, hin_buf = _LSTMSaved(*cast(_LSTMSaved, buffers))
+    hm, cm, zc, zh = masks.h_mask, masks.cell_mask, masks.zone_c, masks.zone_h
     need_xw, need_w, need_h0, need_c0 = ctx.needs_input_grad[:4]
     steps, batch, hidden = out.shape
     gates = 4 * hidden
@@ -151,7 +154,7 @@ def _lstm_backward(
     q_s, tc_s = q.unbind(0), tanh_c.unbind(0)
     gout_s = grad_out.unbind(0) if grad_out is not None else None
     hm_s, cm_s, zc_s, zh_s, gm_s = (_per_step(m, steps) for m in (
-        hm, cm, zc, zh, ctx.masks.gate_h_mask))
+        hm, cm, zc, zh, masks.gate_h_mask))
     ozc_s, ozh_s = (_per_step(1.0 - z, steps) if z is not None else None for z in (zc, zh))
 
     # s = [dpre * g m^u, dpre * c_{t-1}, dpre * 4 i m^u, dhnew * tanh(cnew)]: one
@@ -205,9 +208,9 @@ class _LSTMRecurrence(torch.autograd.Function):
         save_hin = bool(ctx.needs_input_grad[1])
         out, h_n, c_n, saved = _lstm_forward(xw, w_hh, h0, c0, masks, True, save_hin)
         acts, q, tanh_c, hin_buf = saved
-        ctx.masks = masks  # constants: no gradient, nothing for autograd to track
-        ctx.save_for_backward(*_LSTMSaved(w_hh, h0, out, cast(Tensor, acts), cast(Tensor, q),
-                                          cast(Tensor, tanh_c), hin_buf if save_hin else None))
+        buffers = _LSTMSaved(w_hh, h0, out, cast(Tensor, acts), cast(Tensor, q),
+                             cast(Tensor, tanh_c), hin_buf if save_hin else None)
+        _save(ctx, buffers, masks)
         return out, h_n, c_n
 
     @staticmethod
