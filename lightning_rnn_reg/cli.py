@@ -18,7 +18,6 @@ lines and exit with status 2 (``--debug`` or ``LRR_DEBUG=1``: the full traceback
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -34,7 +33,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lightning_rnn_reg.callbacks.last_checkpoint import LastCheckpoint
 from lightning_rnn_reg.cli_errors import ResumeError, short_error
-from lightning_rnn_reg.tasks.base import LINKED_SIZES, RecurrentTask
+from lightning_rnn_reg.tasks.base import LINKED_SIZES, RecurrentTask, constructor_names
 from lightning_rnn_reg.tasks.checkpoint import CheckpointError, check_task, read_checkpoint
 
 __all__ = ["RecurrentCLI", "ResumeError", "build_cli", "fit_summary", "link_data_sizes", "main"]
@@ -51,20 +50,6 @@ _REPORT_EPILOG = ("Also: lightning-rnn-reg report RUN_DIR... --out DIR (learning
 
 def _data_size(name: str, data: Any) -> Any:
     return getattr(data, name, None)
-
-
-def _init_names(cls: type) -> set[str] | None:
-    """Argument names of ``cls``'s constructor, following ``**kwargs`` to the base classes;
-    ``None`` if unknown (a class that takes ``**kwargs`` all the way up)."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if klass is object:
-            return None
-        params = inspect.signature(klass.__init__).parameters.values()  # type: ignore[misc]
-        names |= {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            return names
-    return None
 
 
 def link_data_sizes(parser: LightningArgumentParser, model_class: type | None = None) -> None:
@@ -88,7 +73,7 @@ def link_data_sizes(parser: LightningArgumentParser, model_class: type | None = 
             parser.link_arguments("data", f"model.init_args.{name}",
                                   compute_fn=partial(_data_size, name), apply_on="instantiate")
         return
-    accepted = _init_names(model_class)
+    accepted = constructor_names(model_class)
     for name in LINKED_SIZES:
         if accepted is None or name in accepted:
             parser.link_arguments("data", f"model.{name}", compute_fn=partial(_data_size, name),
@@ -234,24 +219,19 @@ class RecurrentCLI(LightningCLI):
         return [str(c.dirpath) for c in self.trainer.checkpoint_callbacks
                 if isinstance(c, ModelCheckpoint) and c.dirpath]
 
-    def _last_folders(self) -> list[Path]:
-        """Where earlier runs of this configuration keep ``last.ckpt``."""
-        dirpaths = [Path(path) for path in self._checkpoint_dirpaths()]
-        if dirpaths:
-            return dirpaths
-        logger = self.trainer.logger
-        if logger is not None and logger.root_dir is not None:
-            return sorted(Path(logger.root_dir).glob("*/checkpoints"))
-        return [Path(self.trainer.default_root_dir) / "checkpoints"]
-
-    def _searched(self) -> str:
-        logger = self.trainer.logger
+    def _last_folders(self) -> tuple[list[Path], str]:
+        """Where earlier runs of this configuration keep ``last.ckpt``, and how to name that
+        place in an error: the checkpoint ``dirpath`` set on the run, else the logger's
+        ``version_*/checkpoints`` folders, else ``default_root_dir/checkpoints``."""
         dirpaths = self._checkpoint_dirpaths()
         if dirpaths:
-            return ", ".join(str(path) for path in dirpaths)
+            return [Path(path) for path in dirpaths], ", ".join(dirpaths)
+        logger = self.trainer.logger
         if logger is not None and logger.root_dir is not None:
-            return str(Path(logger.root_dir) / "*" / "checkpoints")
-        return str(Path(self.trainer.default_root_dir) / "checkpoints")
+            root = Path(logger.root_dir)
+            return sorted(root.glob("*/checkpoints")), str(root / "*" / "checkpoints")
+        folder = Path(self.trainer.default_root_dir) / "checkpoints"
+        return [folder], str(folder)
 
     def _resolve_last(self) -> None:
         """``--ckpt_path last`` -> the newest ``last.ckpt`` of earlier runs, or an error."""
@@ -261,7 +241,8 @@ class RecurrentCLI(LightningCLI):
         config = self.config_init[subcommand]
         if config.get("ckpt_path") != "last":
             return
-        found = _newest_last_checkpoint(self._last_folders())
+        folders, searched = self._last_folders()
+        found = _newest_last_checkpoint(folders)
         if found is not None:
             config["ckpt_path"] = str(found)
             self.config[subcommand]["ckpt_path"] = str(found)
@@ -270,7 +251,7 @@ class RecurrentCLI(LightningCLI):
             config["ckpt_path"] = None
             return
         raise ResumeError(
-            f"--ckpt_path last: no last.ckpt in {self._searched()} (folders of earlier runs "
+            f"--ckpt_path last: no last.ckpt in {searched} (folders of earlier runs "
             f"under the current directory {os.getcwd()}); run from the folder of the first "
             "run, give the file with --ckpt_path FILE, or add --fresh_if_missing true to "
             "start from scratch")

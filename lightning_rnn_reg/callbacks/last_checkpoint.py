@@ -115,7 +115,7 @@ class LastCheckpoint(ModelCheckpoint):
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         interrupted = self._interrupted
-        if trainer.world_size > 1:  # every rank stops at the same step
+        if self.save_on_interrupt and trainer.world_size > 1:  # all ranks stop at one step
             interrupted = trainer.strategy.reduce_boolean_decision(interrupted, all=False)
         step = trainer.global_step
         due = self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0

@@ -54,7 +54,7 @@ LOSS_TERMS: tuple[type[Regularizer], ...] = (
 LINKED_SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size")
 
 
-def _constructor_names(cls: type) -> set[str] | None:
+def constructor_names(cls: type) -> set[str] | None:
     """Argument names ``cls(...)`` takes, following ``**kwargs`` up to the base class that
     names them (a subclass written ``__init__(self, *args, **kwargs)`` takes its parent's);
     ``None`` if no class in the chain names them."""
@@ -102,7 +102,7 @@ class RecurrentTask(L.LightningModule):
         # CPython always has frames (currentframe() is None only on other implementations)
         self.save_hyperparameters(ignore=["regularizers"],
                                   frame=cast(FrameType, inspect.currentframe()).f_back)
-        accepted = _constructor_names(type(self))
+        accepted = constructor_names(type(self))
         # save_hyperparameters sets _hparams_initial (an AttributeDict); Lightning does not
         # declare it, so it would type as nn.Module.__getattr__'s Tensor | Module
         initial = cast("MutableMapping[str, Any]", self._hparams_initial)

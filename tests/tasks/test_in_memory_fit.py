@@ -45,6 +45,15 @@ def _sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
     return out
 
 
+def _fit_and_save(root, name: str, model, data) -> dict[str, Any]:
+    """Fit ``model`` on ``data``, save ``root/<name>.ckpt``; what the tests read."""
+    trainer = _trainer(root)
+    trainer.fit(model, datamodule=data)
+    path = root / f"{name}.ckpt"
+    trainer.save_checkpoint(path)
+    return {"data": data, "model": model, "trainer": trainer, "path": path}
+
+
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("classifier")
@@ -52,11 +61,7 @@ def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data = SentimentDataModule.from_examples(_texts(40, 0), _texts(8, 1), batch_size=8)
     model = lrr.SequenceClassifier(data.vocab_size, data.num_classes, embedding_dim=8,
                                    hidden_size=8)
-    trainer = _trainer(root)
-    trainer.fit(model, datamodule=data)
-    path = root / "classifier.ckpt"
-    trainer.save_checkpoint(path)
-    return {"data": data, "model": model, "trainer": trainer, "path": path}
+    return _fit_and_save(root, "classifier", model, data)
 
 
 def test_classifier_fit_on_in_memory_examples_runs_every_step(classifier_run: dict[str, Any]):
@@ -84,11 +89,7 @@ def tagger_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     model = lrr.SequenceTagger(data.vocab_size, data.num_tags,
                                char_vocab_size=data.char_vocab_size, embedding_dim=8,
                                hidden_size=8, char_embedding_dim=4, char_hidden_size=4)
-    trainer = _trainer(root)
-    trainer.fit(model, datamodule=data)
-    path = root / "tagger.ckpt"
-    trainer.save_checkpoint(path)
-    return {"data": data, "model": model, "trainer": trainer, "path": path}
+    return _fit_and_save(root, "tagger", model, data)
 
 
 def test_tagger_fit_on_in_memory_sentences_runs_every_step(tagger_run: dict[str, Any]):
