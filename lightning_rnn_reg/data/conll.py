@@ -7,7 +7,7 @@ whitespace (spaces or tabs), the token in column ``token_column`` and its tag in
 runs of blank lines never make empty sentences.
 
 Tags are read in the declared scheme (``IOB1``, ``IOB2`` or ``IOBES``, see
-:mod:`~lightning_rnn_reg.data.tag_schemes`) and converted to the internal scheme, IOBES. The
+:mod:`~lightning_rnn_reg.tag_schemes`) and converted to the internal scheme, IOBES. The
 tag set is ``O`` followed, for every entity type of the training file in sorted order, by
 ``B-T I-T E-T S-T``.
 
@@ -44,7 +44,9 @@ from lightning_rnn_reg.data.readers import (
     report_unknown,
 )
 from lightning_rnn_reg.data.split_module import SplitDataModule
-from lightning_rnn_reg.data.tag_schemes import (
+from lightning_rnn_reg.data.tagging import TaggedSentence, TaggingBatch, TaggingVocabulary
+from lightning_rnn_reg.data.vocab import UNK, Vocabulary
+from lightning_rnn_reg.tag_schemes import (
     INTERNAL_SCHEME,
     check_scheme,
     invalid_positions,
@@ -52,8 +54,6 @@ from lightning_rnn_reg.data.tag_schemes import (
     split_tag,
     tags_from_spans,
 )
-from lightning_rnn_reg.data.tagging import TaggedSentence, TaggingBatch, TaggingVocabulary
-from lightning_rnn_reg.data.vocab import UNK, Vocabulary
 
 __all__ = ["DOCSTART", "CoNLL2003", "CoNLLFormatWarning", "read_conll"]
 
@@ -336,7 +336,7 @@ class CoNLL2003(SplitDataModule):
         and tag set from ``train``, the same batches, ``vocab_size`` / ``num_tags`` /
         ``char_vocab_size`` / ``tag_names``, checkpoint state), with the reader's checks:
         the tags are read in ``tag_scheme`` (``"IOB1"``, ``"IOB2"`` or ``"IOBES"``; see
-        :mod:`~lightning_rnn_reg.data.tag_schemes`) and converted to IOBES, and a tag the
+        :mod:`~lightning_rnn_reg.tag_schemes`) and converted to IOBES, and a tag the
         scheme forbids (e.g. IOB2 tags declared ``"IOBES"``: ``B-PER I-PER O``) is an error
         naming the sentence and token (0-based); with ``strict=False`` it is read as
         conlleval reads it, counted in one :class:`CoNLLFormatWarning`. ``test=None``: no

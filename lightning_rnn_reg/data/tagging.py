@@ -4,7 +4,7 @@ A sentence becomes, per token: a word id (the word optionally lowercased), the i
 characters of the original token (``0`` is padding), and a capitalization class
 (:func:`caps_feature`), which keeps the case information that lowercasing removes (Collobert
 et al. 2011; the setup of Semeniuta et al. 2016); its tags become ids of the internal scheme,
-IOBES (:mod:`~lightning_rnn_reg.data.tag_schemes`). :class:`TaggingVocabulary` holds all of
+IOBES (:mod:`~lightning_rnn_reg.tag_schemes`). :class:`TaggingVocabulary` holds all of
 it as plain data, so a trained tagger carries it in its checkpoint and tags raw text alone.
 """
 
@@ -18,14 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_rnn_reg.data.batching import pad_sequences
-from lightning_rnn_reg.data.tag_schemes import (
+from lightning_rnn_reg.data.vocab import UNK, Vocabulary
+from lightning_rnn_reg.tag_schemes import (
     INTERNAL_SCHEME,
     OUTSIDE,
     check_scheme,
     convert_tags,
     split_tag,
 )
-from lightning_rnn_reg.data.vocab import UNK, Vocabulary
 
 __all__ = [
     "CAPS_CLASSES",

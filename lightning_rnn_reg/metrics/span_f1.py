@@ -2,7 +2,7 @@
 
 A predicted entity is correct only if a gold entity has the same type, start and end.
 Entities are read from the tag sequences with conlleval's rules
-(:func:`~lightning_rnn_reg.data.tag_schemes.spans`). With ``C`` correct, ``P`` predicted and
+(:func:`~lightning_rnn_reg.tag_schemes.spans`). With ``C`` correct, ``P`` predicted and
 ``G`` gold entities: ``precision = C / P``, ``recall = C / G``, ``F1 = 2 C / (P + G)``
 (the harmonic mean of the two; ``0`` when undefined). Micro scores sum the counts over all
 types; per-type scores use each type's counts.
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_rnn_reg.data.tag_schemes import (
+from lightning_rnn_reg.tag_schemes import (
     INTERNAL_SCHEME,
     span_types,
     spans,

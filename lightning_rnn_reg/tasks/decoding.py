@@ -3,7 +3,7 @@
 Given per-token log-probabilities ``s_t(k)`` (the tagger's ``log_softmax``; no CRF, nothing
 trained), Viterbi finds ``argmax_y sum_t s_t(y_t)`` over the sequences ``y`` whose first tag
 may start a sentence, every pair ``(y_{t-1}, y_t)`` is an allowed transition, and whose last
-tag may end one (:func:`~lightning_rnn_reg.data.tag_schemes.allowed_transitions`). Forbidden
+tag may end one (:func:`~lightning_rnn_reg.tag_schemes.allowed_transitions`). Forbidden
 moves score ``-inf``; ``O`` is always allowed, so a finite path always exists. Ties go to the
 lower tag id. Cost ``O(T K^2)`` per sentence, vectorised over the batch.
 """

@@ -22,12 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_rnn_reg.data.tag_schemes import (
-    INTERNAL_SCHEME,
-    allowed_transitions,
-    spans,
-    tags_from_spans,
-)
 from lightning_rnn_reg.data.tagging import (
     CAPS_CLASSES,
     IGNORE_INDEX,
@@ -36,6 +30,12 @@ from lightning_rnn_reg.data.tagging import (
 )
 from lightning_rnn_reg.metrics.span_f1 import SpanF1
 from lightning_rnn_reg.rnn import LSTM
+from lightning_rnn_reg.tag_schemes import (
+    INTERNAL_SCHEME,
+    allowed_transitions,
+    spans,
+    tags_from_spans,
+)
 from lightning_rnn_reg.tasks.base import RecurrentTask, RegularizerArg
 from lightning_rnn_reg.tasks.decoding import viterbi_decode
 from lightning_rnn_reg.tasks.optim import check_optimization, make_optimizer, with_schedule

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from lightning_rnn_reg.data.conll import CoNLL2003, CoNLLFormatWarning, read_conll
-from lightning_rnn_reg.data.tag_schemes import spans
 from lightning_rnn_reg.data.tagging import TaggedSentence, TaggingVocabulary, caps_feature
+from lightning_rnn_reg.tag_schemes import spans
 
 IOB1_TEXT = """-DOCSTART- -X- -X- O
 

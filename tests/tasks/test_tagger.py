@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 import lightning_rnn_reg as lrr
 from lightning_rnn_reg.data.conll import CoNLL2003
-from lightning_rnn_reg.data.tag_schemes import allowed_transitions, invalid_positions, spans
-from lightning_rnn_reg.data.tag_schemes import tags_from_spans as encode_spans
 from lightning_rnn_reg.data.tagging import TaggedSentence, TaggingBatch, TaggingVocabulary
+from lightning_rnn_reg.tag_schemes import allowed_transitions, invalid_positions, spans
+from lightning_rnn_reg.tag_schemes import tags_from_spans as encode_spans
 from lightning_rnn_reg.tasks.decoding import viterbi_decode
 from lightning_rnn_reg.tasks.tagger import SequenceTagger
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from lightning_rnn_reg.data.tag_schemes import (
+from lightning_rnn_reg.tag_schemes import (
     SCHEMES,
     allowed_transitions,
     convert_tags,
