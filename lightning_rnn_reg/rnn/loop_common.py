@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor
 
 from lightning_rnn_reg.loop_masks import FIELDS, LoopMasks
+from lightning_rnn_reg.rnn.packed_products import pack, packed_mm
 
 #: Raised when a loop backward is asked to build a graph (``create_graph=True``).
 DOUBLE_BACKWARD_ERROR = (
@@ -214,23 +215,62 @@ def _hin_views(new: Callable[..., Tensor], h0: Tensor, out: Tensor, masks: LoopM
         -1, gates, batch, hidden).unbind(0)]
 
 
-def _grad_into_previous_state(dg_rows: Tensor, dg_gates: Tensor, w_hh: Tensor,
-                              w_gates: Tensor, base: Tensor | None, hmask: Tensor | None,
+class BackwardWeight(NamedTuple):
+    """``W_hh`` as the backward's products take it: rows ``(G*H, H)``, per gate ``(G, H, H)``
+    and, when packing is chosen (:mod:`~lightning_rnn_reg.rnn.packed_products`), ``W_hh^T``
+    packed once for the whole backward."""
+
+    rows: Tensor
+    gates: Tensor
+    packed_t: Tensor | None
+
+    @classmethod
+    def of(cls, w_hh: Tensor, count: int, batch: int) -> BackwardWeight:
+        hidden = w_hh.shape[-1]
+        return cls(w_hh, w_hh.view(count, hidden, hidden), pack(w_hh.t(), hidden, batch))
+
+
+def forward_weight(w_hh: Tensor, count: int, batch: int, per_gate: bool
+                   ) -> tuple[Tensor, Tensor | None]:
+    """``(W_k^T per gate (G, H, H), packed W_hh or None)`` for :func:`gate_product`; per-gate
+    inputs (Gal's untied masks) take one product per gate, so they are never packed."""
+    hidden = w_hh.shape[-1]
+    w_t = w_hh.view(count, hidden, hidden).transpose(1, 2)
+    return w_t, None if per_gate else pack(w_hh, hidden, batch)
+
+
+def gate_product(add: Tensor, hin_gates: Tensor, w_t: Tensor, hin: Tensor,
+                 packed: Tensor | None, out: Tensor) -> Tensor:
+    """``out`` ``(G, B, H)`` = ``add + hin @ W_k^T`` for every gate ``k``, gate-major: one
+    ``baddbmm`` over the gates, or one product with the packed weight and one add."""
+    if packed is None:
+        return torch.baddbmm(add, hin_gates, w_t, out=out)
+    count, batch, hidden = out.shape
+    product = packed_mm(hin, packed).view(batch, count, hidden).transpose(0, 1)
+    return torch.add(add, product, out=out)
+
+
+def _grad_into_previous_state(dg_rows: Tensor, dg_gates: Tensor, weight: BackwardWeight,
+                              base: Tensor | None, hmask: Tensor | None,
                               gmask: Tensor | None, gate_buf: Tensor, tmp: Tensor,
                               out: Tensor) -> Tensor:
     """``out = base + (dgates @ W_hh) * m^h`` (``m^h`` absent: no product; per-gate masks:
     ``sum_k (dgates_k @ W_k) * m_k``); ``base`` ``None`` adds nothing."""
     if gmask is not None:
-        dhin = _gate_masked_grad(dg_gates, w_gates, gmask, gate_buf, tmp)
-        return out.copy_(dhin) if base is None else torch.add(base, dhin, out=out)
-    if hmask is None:
+        dhin = _gate_masked_grad(dg_gates, weight.gates, gmask, gate_buf, tmp)
+    elif weight.packed_t is not None:
+        dhin = packed_mm(dg_rows, weight.packed_t)
+    elif hmask is None:
         if base is None:
-            return torch.mm(dg_rows, w_hh, out=out)
-        return torch.addmm(base, dg_rows, w_hh, out=out)
-    dhin = torch.mm(dg_rows, w_hh, out=tmp)
-    if base is None:
-        return torch.mul(dhin, hmask, out=out)
-    return torch.addcmul(base, dhin, hmask, out=out)
+            return torch.mm(dg_rows, weight.rows, out=out)
+        return torch.addmm(base, dg_rows, weight.rows, out=out)
+    else:
+        dhin = torch.mm(dg_rows, weight.rows, out=tmp)
+    if hmask is not None and gmask is None:
+        if base is None:
+            return torch.mul(dhin, hmask, out=out)
+        return torch.addcmul(base, dhin, hmask, out=out)
+    return out.copy_(dhin) if base is None else torch.add(base, dhin, out=out)
 
 
 def _save(ctx: _Ctx, saved: Sequence[Tensor | None], masks: LoopMasks) -> None:

@@ -13,6 +13,7 @@ from lightning_rnn_reg.loop_masks import LoopMasks
 from lightning_rnn_reg.rnn.composable import gru_recurrence_composable
 from lightning_rnn_reg.rnn.loop_common import (
     _GRU_FIELDS,
+    BackwardWeight,
     _check_common,
     _checked_masks,
     _Ctx,
@@ -28,6 +29,8 @@ from lightning_rnn_reg.rnn.loop_common import (
     _save,
     _saved,
     _transforms_active,
+    forward_weight,
+    gate_product,
     sigmoid_backward,
     tanh_backward,
 )
@@ -73,15 +76,16 @@ def _gru_forward(
     hin_buf, hin_s, hin3_s = _hin_views(new, h0, out, masks, 3, save_hin)
     hm_s, um_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, zh, gm))
     bias = b_hh.view(3, 1, hidden)
-    w_t = w_hh.view(3, hidden, hidden).transpose(1, 2)
+    w_t, packed = forward_weight(w_hh, 3, batch, gm is not None)
 
-    h_prev = h0
+    h_prev = h0.contiguous() if packed is not None else h0
     for t in range(steps):
         if hm_s is not None and hin_s is not None:  # hin_s is set exactly when hm_s is
             torch.mul(h_prev, hm_s[t], out=hin_s[t])
         elif gm_s is not None:
             torch.mul(h_prev.unsqueeze(0), gm_s[t], out=hin3_s[t])
-        torch.baddbmm(bias, hin3_s[t], w_t, out=hh_s[t])
+        gate_product(bias, hin3_s[t], w_t, hin_s[t] if hin_s is not None else h_prev, packed,
+                     hh_s[t])
         rz_s[t].add_(xwrz_s[t]).sigmoid_()
         n = torch.mul(r_s[t], hhn_s[t], out=n_s[t])
         n.add_(xwn_s[t]).tanh_()
@@ -113,7 +117,7 @@ def _gru_backward(
     dxrz_s, dxn_s = dxw[:, :, : 2 * hidden].unbind(0), dxw[:, :, 2 * hidden:].unbind(0)
     dhhrz4_s = dhh.view(steps, batch, 3, hidden)[:, :, 0:2].permute(0, 2, 1, 3).unbind(0)
     dhh3_s = dhh.view(steps, batch, 3, hidden).permute(0, 2, 1, 3).unbind(0)
-    w3, gate_buf = w_hh.view(3, hidden, hidden), new(3, batch, hidden)
+    weight, gate_buf = BackwardWeight.of(w_hh, 3, batch), new(3, batch, hidden)
     rz_s = hh[:, 0:2].unbind(0)
     r_s, z_s, hhn_s = (hh[:, k].unbind(0) for k in range(3))
     n_s, out_s = n_buf.unbind(0), out.unbind(0)
@@ -148,7 +152,7 @@ def _gru_backward(
             direct.add_(gout_s[t - 1])
         if zh_s is not None:
             direct.addcmul_(dh, zh_s[t])
-        _grad_into_previous_state(dhh_s[t], dhh3_s[t], w_hh, w3, direct,
+        _grad_into_previous_state(dhh_s[t], dhh3_s[t], weight, direct,
                                   hm_s[t] if hm_s else None, gm_s[t] if gm_s else None,
                                   gate_buf, tmp, dh_other)
         dh, dh_other = dh_other, dh

@@ -14,6 +14,7 @@ from lightning_rnn_reg.loop_masks import LoopMasks
 from lightning_rnn_reg.rnn.composable import lstm_recurrence_composable
 from lightning_rnn_reg.rnn.loop_common import (
     _LSTM_FIELDS,
+    BackwardWeight,
     _check_common,
     _checked_masks,
     _Ctx,
@@ -29,6 +30,8 @@ from lightning_rnn_reg.rnn.loop_common import (
     _save,
     _saved,
     _transforms_active,
+    forward_weight,
+    gate_product,
     sigmoid_backward,
     tanh_backward,
 )
@@ -100,17 +103,18 @@ def _lstm_forward(
     hm_s, um_s, cm_s, zc_s, zh_s, gm_s = (_per_step(m, steps) for m in (hm, um, cm, zc, zh, gm))
     um4_s = _per_step(um * 4.0, steps) if save and um is not None else None
     minus_one, two, four = (xw.new_full((), v) for v in (-1.0, 2.0, 4.0))  # no per-op wrap
-    # a = xw_t + hin @ W^T as 4 products (one per gate) written gate-major by one baddbmm
-    w_t = w_hh.view(4, hidden, hidden).transpose(1, 2)
+    # a = xw_t + hin @ W^T as 4 products (one per gate) written gate-major
+    w_t, packed = forward_weight(w_hh, 4, batch, gm is not None)
 
     c_s[0].copy_(c0)
-    h_prev = h0
+    h_prev = h0.contiguous() if packed is not None else h0
     for t in range(steps):
         if hm_s is not None and hin_s is not None:  # hin_s is set exactly when hm_s is
             torch.mul(h_prev, hm_s[t], out=hin_s[t])
         elif gm_s is not None:
             torch.mul(h_prev.unsqueeze(0), gm_s[t], out=hin4_s[t])
-        a = torch.baddbmm(xw_s[t], hin4_s[t], w_t, out=a_s[t])
+        a = gate_product(xw_s[t], hin4_s[t], w_t, hin_s[t] if hin_s is not None else h_prev,
+                         packed, a_s[t])
         # one sigmoid for all gates: g = tanh(a_g) = 2 sigmoid(2 a_g) - 1
         g_s[t].mul_(two)
         a.sigmoid_()
@@ -164,7 +168,7 @@ def _lstm_backward(
     tmp, dhn_buf, dcn_buf, dpre_buf = (new(batch, hidden) for _ in range(4))
     dh = _initial_grad(grad_out, grad_h, new(batch, hidden))
     dc = _initial_grad(None, grad_c, new(batch, hidden))
-    w4, gate_buf = w_hh.view(4, hidden, hidden), new(4, batch, hidden)
+    weight, gate_buf = BackwardWeight.of(w_hh, 4, batch), new(4, batch, hidden)
     dh_other, dc_other = new(batch, hidden), new(batch, hidden)
 
     for t in range(steps - 1, -1, -1):
@@ -188,7 +192,7 @@ def _lstm_backward(
         if zh_s is not None:  # + dh * d^h
             base = torch.mul(dh, zh_s[t], out=dh_other) if base is None else torch.addcmul(
                 base, dh, zh_s[t], out=dh_other)
-        _grad_into_previous_state(dg, dg4_s[t], w_hh, w4, base, hm_s[t] if hm_s else None,
+        _grad_into_previous_state(dg, dg4_s[t], weight, base, hm_s[t] if hm_s else None,
                                   gm_s[t] if gm_s else None, gate_buf, tmp, dh_other)
         dh, dh_other = dh_other, dh
 

@@ -1,0 +1,83 @@
+"""The loop's prepacked recurrent products (rnn/packed_products.py): chosen by shape, dtype
+and device alone, equal to the plain products, and switched off cleanly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lightning_rnn_reg as lrr
+from lightning_rnn_reg.rnn import packed_products as pp
+
+pytestmark = pytest.mark.skipif(not pp.packed_products_available(),
+                                reason="oneDNN packed linear ops not available in this torch")
+
+
+def test_packed_product_equals_mm() -> None:
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(4 * 300, 300, generator=gen)
+    x = torch.randn(20, 300, generator=gen)
+    packed = pp.pack(weight, 300, 20)
+    assert packed is not None
+    torch.testing.assert_close(pp.packed_mm(x, packed), x @ weight.t(), rtol=1e-5, atol=1e-4)
+
+
+def test_choice_by_shape_dtype_and_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(pp.ENV_VAR, raising=False)
+    small = torch.randn(4 * 8, 8)
+    large = torch.randn(4 * pp.PACKED_MIN_HIDDEN, pp.PACKED_MIN_HIDDEN)
+    assert pp.pack(small, 8, 4) is None  # below the measured crossover
+    assert pp.pack(large, pp.PACKED_MIN_HIDDEN, 4) is not None
+    assert pp.pack(large.double(), pp.PACKED_MIN_HIDDEN, 4) is None  # float32 only
+    monkeypatch.setenv(pp.ENV_VAR, "1")
+    assert pp.pack(small, 8, 4) is not None
+    monkeypatch.setenv(pp.ENV_VAR, "0")
+    assert pp.pack(large, pp.PACKED_MIN_HIDDEN, 4) is None
+    assert not pp.packed_products_available()
+
+
+def _loop_grads(mode: str, cell: str, regs: list, monkeypatch: pytest.MonkeyPatch
+                ) -> list[torch.Tensor]:
+    monkeypatch.setenv(pp.ENV_VAR, mode)
+    torch.manual_seed(0)
+    layer_cls = lrr.LSTM if cell == "lstm" else lrr.GRU
+    layer = layer_cls(12, 24, num_layers=2, bidirectional=True, regularizers=regs)
+    x = torch.randn(9, 5, 12, requires_grad=True)
+    h0 = torch.randn(4, 5, 24, requires_grad=True)
+    state = (h0, torch.randn(4, 5, 24)) if cell == "lstm" else h0
+    torch.manual_seed(1)
+    out, last = layer(x, state)
+    last_h = last[0] if cell == "lstm" else last
+    (out.pow(2).sum() + last_h.sin().sum()).backward()
+    return [out.detach(), x.grad, h0.grad, *(p.grad for p in layer.parameters())]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("regs", [
+    lambda: [lrr.RecurrentDropout(0.3)],
+    lambda: [lrr.UpdateDropout(0.3)],
+    lambda: [lrr.Zoneout(hidden=0.2)],
+    lambda: [lrr.RecurrentDropout(0.3, per_gate=True)],  # per-gate: never packed
+], ids=["recurrent", "update", "zoneout", "untied"])
+def test_loop_gradients_equal_with_and_without_packing(
+        cell: str, regs, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = _loop_grads("0", cell, regs(), monkeypatch)
+    packed = _loop_grads("1", cell, regs(), monkeypatch)
+    for got, want in zip(packed, plain, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_failed_self_check_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch whose packed op is unsound (here: raises) leaves the plain products in use."""
+    def broken(*args: object) -> torch.Tensor:
+        raise RuntimeError("no packed linear here")
+
+    pp._numerically_sound.cache_clear()
+    monkeypatch.setattr(pp, "_raw_pack", broken)
+    try:
+        assert not pp.packed_products_available()
+        assert pp.pack(torch.randn(4 * 512, 512), 512, 4) is None
+    finally:
+        monkeypatch.undo()
+        pp._numerically_sound.cache_clear()
+    assert pp.packed_products_available()
