@@ -4,6 +4,7 @@ Function; equations and implementation notes in :mod:`lightning_rnn_reg.rnn.loop
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, cast
 
 import torch
@@ -99,6 +100,16 @@ def _gru_forward(
     return out, out[steps - 1].clone(), saved
 
 
+def _grad_views(dhh: Tensor, hidden: int) -> tuple[Sequence[Tensor], ...]:
+    """Per-step views of ``d(hh)`` = ``[drz, dn_pre * r]`` (rows ``(T, B, 3H)``): the rows,
+    the ``rz`` and ``n`` columns, and gate-major ``(2|3, B, H)`` views."""
+    steps, batch = dhh.shape[:2]
+    gate_major = dhh.view(steps, batch, 3, hidden).permute(0, 2, 1, 3)
+    return (dhh.unbind(0), dhh[:, :, : 2 * hidden].unbind(0),
+            dhh[:, :, 2 * hidden:].unbind(0), gate_major[:, 0:2].unbind(0),
+            gate_major.unbind(0))
+
+
 def _gru_backward(
     ctx: _Ctx, grad_out: Tensor | None, grad_h: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
@@ -110,13 +121,9 @@ def _gru_backward(
     gates = 3 * hidden
     new = out.new_empty
 
-    dxw = new(steps, batch, gates)  # d(xw): [drz, dn_pre]
-    dhh = new(steps, batch, gates)  # d(hh): [drz, dn_pre * r]
-    dhh_s, dhhrz_s = dhh.unbind(0), dhh[:, :, : 2 * hidden].unbind(0)
-    dhhn_s = dhh[:, :, 2 * hidden:].unbind(0)
+    dxw, dhh = new(steps, batch, gates), new(steps, batch, gates)
+    dhh_s, dhhrz_s, dhhn_s, dhhrz4_s, dhh3_s = _grad_views(dhh, hidden)
     dxrz_s, dxn_s = dxw[:, :, : 2 * hidden].unbind(0), dxw[:, :, 2 * hidden:].unbind(0)
-    dhhrz4_s = dhh.view(steps, batch, 3, hidden)[:, :, 0:2].permute(0, 2, 1, 3).unbind(0)
-    dhh3_s = dhh.view(steps, batch, 3, hidden).permute(0, 2, 1, 3).unbind(0)
     weight, gate_buf = BackwardWeight.of(w_hh, 3, batch), new(3, batch, hidden)
     rz_s = hh[:, 0:2].unbind(0)
     r_s, z_s, hhn_s = (hh[:, k].unbind(0) for k in range(3))
