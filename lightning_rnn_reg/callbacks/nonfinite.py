@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_rnn_reg.validation import check_positive_int
+
 __all__ = ["NonFiniteError", "NonFiniteGuard", "nonfinite_tensors"]
 
 #: The parts of a checkpoint that hold model or optimizer numbers (checked before a save).
@@ -68,7 +70,8 @@ class NonFiniteGuard(L.Callback):
     and lowers the scale); the guard then only watches the loss.
 
     The task modules add a ``NonFiniteGuard()`` on their own (``configure_callbacks``) unless
-    the Trainer already has one, so give one to the Trainer to change ``max_consecutive``.
+    the Trainer already has one or the task was built with ``nonfinite_guard=False``; give
+    one to the Trainer to change ``max_consecutive``.
 
     Args:
         max_consecutive: bad steps in a row before :class:`NonFiniteError` stops training
@@ -82,10 +85,7 @@ class NonFiniteGuard(L.Callback):
     """
 
     def __init__(self, max_consecutive: int = 10) -> None:
-        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, int) or (
-                max_consecutive < 1):
-            raise ValueError(f"NonFiniteGuard: max_consecutive must be an integer >= 1, got "
-                             f"{max_consecutive!r}")
+        check_positive_int("NonFiniteGuard", "max_consecutive", max_consecutive)
         self.max_consecutive = max_consecutive
         self.skipped = 0
         self.consecutive = 0

@@ -15,10 +15,9 @@ no pickled objects and ``load_from_checkpoint`` rebuilds them; it reads with
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from types import FrameType
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -26,7 +25,7 @@ from lightning.pytorch.utilities import grad_norm
 from torch import Tensor, nn
 
 from lightning_rnn_reg.callbacks.nonfinite import NonFiniteGuard
-from lightning_rnn_reg.data.vocab import Vocabulary
+from lightning_rnn_reg.callbacks.variable_bptt import ScaleLRByWindow
 from lightning_rnn_reg.regularizers import (
     ActivationRegularization,
     EmbeddingDropout,
@@ -35,14 +34,10 @@ from lightning_rnn_reg.regularizers import (
     TemporalActivationRegularization,
 )
 from lightning_rnn_reg.regularizers.base import ACTIVATION_SITES, SITES, ActivationDropoutBase
-from lightning_rnn_reg.tasks.checkpoint import TASK_KEY, check_task, read_checkpoint, task_name
-from lightning_rnn_reg.tasks.rank_state import (
-    gather_per_rank,
-    get_rng_state,
-    global_seed,
-    rank_seed,
-    set_rng_state,
-)
+from lightning_rnn_reg.tasks.checkpoint import SafeCheckpoint
+from lightning_rnn_reg.tasks.eval_weights import EvalWeights
+from lightning_rnn_reg.tasks.optim import make_optimizer, with_schedule
+from lightning_rnn_reg.tasks.rank_state import RankRNG
 
 RegularizerArg = Regularizer | dict[str, Any]
 
@@ -69,28 +64,34 @@ def constructor_names(cls: type) -> set[str] | None:
     return None
 
 
-class RecurrentTask(L.LightningModule):
+class RecurrentTask(SafeCheckpoint, RankRNG, EvalWeights):
     """Base LightningModule: holds the regularizers, applies the activation sites, logs rates.
 
     Subclasses build their layers with :meth:`layer_regularizers` and call
     :meth:`drop_input`, :meth:`drop_between`, :meth:`drop_output` and :meth:`embed` along
     their forward pass; their constructor ends with :meth:`check_regularizers_apply`, which
-    refuses a regularizer that no layer or site of the task would apply.
+    refuses a regularizer that no layer or site of the task would apply. They implement
+    :meth:`eval_step` (validation and test).
 
-    Mask randomness (:mod:`~lightning_rnn_reg.tasks.rank_state`): each rank of a
-    multi-process fit draws its own masks, seeded from the global seed; evaluation leaves
-    the generator as it found it (so validation, Monte-Carlo or not, never changes the
-    training noise); checkpoints carry every rank's generator state, restored when a fit
-    resumes from one. Subclasses that override the checkpoint hooks call ``super()``.
+    Mixed in: safe checkpoints (:class:`~lightning_rnn_reg.tasks.checkpoint.SafeCheckpoint`),
+    per-rank mask randomness (:class:`~lightning_rnn_reg.tasks.rank_state.RankRNG`: each rank
+    of a multi-process fit draws its own masks; evaluation leaves the generator as it found
+    it; checkpoints carry every rank's generator state) and evaluation weights
+    (:class:`~lightning_rnn_reg.tasks.eval_weights.EvalWeights`). Subclasses that override
+    their hooks call ``super()``.
+
+    Args:
+        regularizers: regularizer objects (or ``class_path`` specs).
+        nonfinite_guard: attach a :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` to
+            every fit (unless the Trainer has one); ``False``: none.
     """
 
-    _resume_rng: list[dict[str, Tensor]] | None = None
-    _rng_before_eval: dict[str, Tensor] | None = None
-
-    def __init__(self, regularizers: Sequence[RegularizerArg] | None = None) -> None:
+    def __init__(self, regularizers: Sequence[RegularizerArg] | None = None,
+                 nonfinite_guard: bool = True) -> None:
         super().__init__()
         regs = [Regularizer.from_spec(reg) for reg in (regularizers or [])]
         self.regularizers = nn.ModuleList(regs)
+        self.nonfinite_guard = bool(nonfinite_guard)
         self._check_unique(EmbeddingDropout, ActivationRegularization,
                            TemporalActivationRegularization, FraternalDropout)
 
@@ -114,6 +115,24 @@ class RecurrentTask(L.LightningModule):
             # regularized (class and rates), as in the checkpoint
             hparams["regularizers"] = self.regularizer_specs()
 
+    def check_sizes(self, **sizes: int) -> None:
+        """Raise ``ValueError`` ``"<Task>: <name> must be >= 1, got <value>"`` for the first
+        size below 1."""
+        for name, value in sizes.items():
+            if value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be >= 1, got {value}")
+
+    def init_weights(self, init_range: float | None, embedding: nn.Embedding,
+                     output: nn.Linear) -> None:
+        """Every weight ``U(-init_range, init_range)``; without ``init_range``, the embedding
+        ``U(-0.1, 0.1)`` and the output bias zero (the rest keeps PyTorch's init)."""
+        if init_range is not None:
+            for weight in self.parameters():
+                nn.init.uniform_(weight, -init_range, init_range)
+            return
+        nn.init.uniform_(embedding.weight, -0.1, 0.1)
+        nn.init.zeros_(output.bias)
+
     def prediction_terms(
         self,
         logits: Tensor,
@@ -135,92 +154,77 @@ class RecurrentTask(L.LightningModule):
         return {"ce": 0.5 * (cross_entropy(logits) + cross_entropy(logits2)),
                 "fraternal": fraternal.penalty(pick(logits), pick(logits2))}
 
+    # ----------------------------------------------------------------- steps and logs
+    @staticmethod
+    def batch_fields(batch: Any, names: Sequence[str], required: int) -> tuple[Any, ...]:
+        """The fields ``names`` of a batch: a dict (by key), an object with those attributes
+        (a NamedTuple batch) or a sequence (by position); the fields after the first
+        ``required`` may be missing (``None``)."""
+        if isinstance(batch, dict):
+            return tuple(batch[n] if i < required else batch.get(n) for i, n in enumerate(names))
+        if hasattr(batch, names[0]):
+            return tuple(getattr(batch, n) if i < required else getattr(batch, n, None)
+                         for i, n in enumerate(names))
+        return tuple(batch[i] if i < required or len(batch) > i else None
+                     for i in range(len(names)))
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.eval_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.eval_step(batch, "test")
+
+    def eval_step(self, batch: Any, split: str) -> Tensor:
+        """One validation (``split="val"``) or test (``"test"``) batch: log its metrics and
+        return its loss."""
+        raise NotImplementedError(f"{type(self).__name__} must implement eval_step")
+
+    def log_training(self, loss: Tensor, terms: dict[str, Tensor],
+                     batch_size: int | None = None) -> None:
+        """Log a training step: ``train/loss`` and ``train/<term>``, the learning rate
+        (:meth:`log_lr`) and the regularizer rates (:meth:`log_regularizer_rates`)."""
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, batch_size=batch_size)
+        self.log_lr()
+        self.log_regularizer_rates()
+
+    def log_lr(self) -> None:
+        """Log the first parameter group's learning rate as ``lr``: the base rate, not the one
+        a :class:`~lightning_rnn_reg.callbacks.ScaleLRByWindow` scaled for this step."""
+        optimizers = self.optimizers()
+        first = optimizers[0] if isinstance(optimizers, list) else optimizers
+        optimizer = cast(torch.optim.Optimizer, getattr(first, "optimizer", first))
+        lr = float(optimizer.param_groups[0]["lr"])
+        for callback in self.trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(callback, ScaleLRByWindow) and callback.base_lr() is not None:
+                lr = cast(float, callback.base_lr())
+        self.log("lr", lr, on_step=True, on_epoch=False)
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the global 2-norm of the gradients (before clipping) as ``grad_norm``."""
         norms = grad_norm(self, norm_type=2)
         if "grad_2.0_norm_total" in norms:
             self.log("grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
 
-    # ------------------------------------------------------------- mask randomness
-    def on_fit_start(self) -> None:
-        """Resume this rank's generator from the checkpoint being resumed, else give each
-        rank of a multi-process run its own mask seed (a single process is left alone)."""
-        trainer = self.trainer
-        states, self._resume_rng = self._resume_rng, None
-        if (states is not None and trainer.ckpt_path is not None
-                and len(states) == trainer.world_size):
-            set_rng_state(states[trainer.global_rank], self.device)
-        elif trainer.world_size > 1:
-            torch.manual_seed(rank_seed(global_seed(), trainer.global_rank))
+    # --------------------------------------------------------------------- optimizers
+    #: What the ``"plateau"`` schedule watches, and whether lower (``"min"``) is better.
+    plateau_monitor: tuple[str, str] = ("val/loss", "min")
 
-    def on_validation_start(self) -> None:
-        self._rng_before_eval = get_rng_state(self.device)
+    def optimizer_name(self) -> str:
+        """The :func:`~lightning_rnn_reg.tasks.optim.make_optimizer` name to build."""
+        return str(self.hparams["optimizer"])
 
-    def on_validation_end(self) -> None:
-        if self._rng_before_eval is not None:
-            set_rng_state(self._rng_before_eval, self.device)
-            self._rng_before_eval = None
+    def configure_optimizers(self) -> Any:
+        """The ``optimizer`` and ``lr_schedule`` of the hyperparameters
+        (:mod:`lightning_rnn_reg.tasks.optim`)."""
+        hp = self.hparams
+        optimizer = make_optimizer(self.parameters(), self.optimizer_name(), hp["lr"],
+                                   hp["momentum"], hp["weight_decay"])
+        return with_schedule(optimizer, hp["lr_schedule"], hp["lr_decay"], hp["lr_decay_start"],
+                             *self.plateau_monitor)
 
-    @classmethod
-    def load_from_checkpoint(  # type: ignore[override]
-        cls,
-        checkpoint_path: str | os.PathLike | IO[bytes],
-        map_location: Any = None,
-        hparams_file: str | os.PathLike | None = None,
-        strict: bool | None = None,
-        weights_only: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        """Lightning's ``load_from_checkpoint``, reading plain data only
-        (``torch.load(weights_only=True)``, so an untrusted file cannot run code) and first
-        checking the file: a missing file is ``FileNotFoundError``; a corrupted or truncated
-        file, one that is not a checkpoint, one with pickled objects, or a checkpoint of
-        another task class is :class:`~lightning_rnn_reg.tasks.checkpoint.CheckpointError`.
-
-        Example::
-
-            model = lrr.LanguageModel.load_from_checkpoint("lm.ckpt", map_location="cpu")
-        """
-        if weights_only:
-            position = checkpoint_path.tell() if hasattr(checkpoint_path, "tell") else None
-            check_task(read_checkpoint(checkpoint_path, map_location="cpu"), cls,
-                       checkpoint_path)
-            if position is not None:  # it has tell(): a file object
-                cast(IO[bytes], checkpoint_path).seek(position)
-        # Lightning annotates paths as str | Path, but takes any os.PathLike (it opens them
-        # with fsspec / torch.load)
-        return super().load_from_checkpoint(
-            checkpoint_path, map_location, hparams_file,  # type: ignore[arg-type]
-            strict, weights_only=weights_only, **kwargs)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Record the task class (by name) that saved the checkpoint, and every rank's mask
-        generator state in ``checkpoint["lrr"]["rng"]`` (a collective call under DDP)."""
-        checkpoint[TASK_KEY] = task_name(type(self))
-        state = self._rng_before_eval or get_rng_state(self.device)
-        checkpoint.setdefault("lrr", {})["rng"] = gather_per_rank(self, state)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse a checkpoint of another task class (e.g. ``Trainer.test(ckpt_path=...)`` of
-        a tagger's checkpoint with a language model); keep the generator states for
-        :meth:`on_fit_start` of a resumed fit."""
-        check_task(checkpoint, type(self))
-        self._resume_rng = checkpoint.get("lrr", {}).get("rng")
-
-    def check_data_vocabulary(self, held: dict[str, Any] | None, data: Any = None) -> None:
-        """Raise ``ValueError`` if the vocabulary (``vocab``) of ``data`` (default: the
-        trainer's data module) differs from ``held``, the :meth:`Vocabulary.to_state` of the
-        model's: ids would mean other tokens. Nothing to check if either is missing."""
-        if data is None:
-            data = self._datamodule()
-        vocab = getattr(data, "vocab", None)
-        if held is None or not isinstance(vocab, Vocabulary):
-            return
-        if Vocabulary.from_state(held) != vocab:
-            raise ValueError(f"{type(self).__name__}: the data's vocabulary differs from the "
-                             "model's (it was trained on other data or with other vocabulary "
-                             "options); ids would mean other tokens")
-
+    # ----------------------------------------------------------------------- the data
     def setup(self, stage: str) -> None:
         """Check that every layer regularizer (``recurrent``, ``weights`` site) is held by a
         layer: a :meth:`make_layer` override that drops its ``regularizers`` would otherwise
@@ -295,15 +299,21 @@ class RecurrentTask(L.LightningModule):
         datamodule = self._datamodule()
         return datamodule is not None and type(datamodule).__qualname__ in checkpoint
 
+    def default_callbacks(self) -> list[L.Callback]:
+        """The callbacks every fit of this task gets (:meth:`configure_callbacks`): a
+        :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` (nan/inf steps skipped, training
+        stopped after 10 in a row) unless built with ``nonfinite_guard=False``. Subclasses
+        extend the list."""
+        return [NonFiniteGuard()] if self.nonfinite_guard else []
+
     def configure_callbacks(self) -> list[L.Callback]:
-        """A :class:`~lightning_rnn_reg.callbacks.NonFiniteGuard` (nan/inf steps skipped,
-        training stopped after 10 in a row) unless the Trainer already has one."""
+        """:meth:`default_callbacks`, less those of a type the Trainer already has (Lightning
+        would replace the Trainer's by the model's)."""
         trainer = self._trainer
         # Trainer.callbacks is set at run time (CallbackConnector), not declared
-        callbacks = trainer.callbacks if trainer is not None else []  # type: ignore[attr-defined]
-        if trainer is not None and any(isinstance(cb, NonFiniteGuard) for cb in callbacks):
-            return []
-        return [NonFiniteGuard()]
+        present = trainer.callbacks if trainer is not None else []  # type: ignore[attr-defined]
+        return [callback for callback in self.default_callbacks()
+                if not any(isinstance(other, type(callback)) for other in present)]
 
     def _regs(self) -> Iterable[Regularizer]:
         # nn.ModuleList iterates as Module; it holds only Regularizer.from_spec results.

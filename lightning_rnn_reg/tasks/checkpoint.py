@@ -10,6 +10,9 @@ class it is not (itself or a subclass of it).
 Errors (:class:`CheckpointError`, a ``ValueError``) say which file and what is wrong: a
 truncated or corrupted file, a file that is not a checkpoint, pickled objects, a checkpoint of
 another task.
+
+:class:`SafeCheckpoint` is the task modules' mixin: ``load_from_checkpoint`` reads plain data
+only and checks the file first; checkpoints record the task class and refuse another's.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
+import lightning as L
 import torch
 
-__all__ = ["TASK_KEY", "CheckpointError", "check_task", "read_checkpoint", "task_name"]
+__all__ = ["TASK_KEY", "CheckpointError", "SafeCheckpoint", "check_task", "read_checkpoint",
+           "task_name"]
 
 #: Checkpoint key holding the qualified name of the task class that saved it.
 TASK_KEY = "lrr_task"
@@ -110,3 +115,52 @@ def check_task(checkpoint: Mapping[str, Any], cls: type, source: Any = None) -> 
         return
     raise CheckpointError(f"the checkpoint{_where(source)} was saved by {saved}, not by "
                           f"{cls.__name__}: load it with that class")
+
+
+class SafeCheckpoint(L.LightningModule):
+    """Mixin: safe ``load_from_checkpoint``, and the task class recorded in and checked
+    against every checkpoint. Subclasses that override the checkpoint hooks call
+    ``super()``."""
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | os.PathLike | IO[bytes],
+        map_location: Any = None,
+        hparams_file: str | os.PathLike | None = None,
+        strict: bool | None = None,
+        weights_only: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``, reading plain data only
+        (``torch.load(weights_only=True)``, so an untrusted file cannot run code) and first
+        checking the file: a missing file is ``FileNotFoundError``; a corrupted or truncated
+        file, one that is not a checkpoint, one with pickled objects, or a checkpoint of
+        another task class is :class:`CheckpointError`.
+
+        Example::
+
+            model = lrr.LanguageModel.load_from_checkpoint("lm.ckpt", map_location="cpu")
+        """
+        if weights_only:
+            position = checkpoint_path.tell() if hasattr(checkpoint_path, "tell") else None
+            check_task(read_checkpoint(checkpoint_path, map_location="cpu"), cls,
+                       checkpoint_path)
+            if position is not None:  # it has tell(): a file object
+                cast(IO[bytes], checkpoint_path).seek(position)
+        # Lightning annotates paths as str | Path, but takes any os.PathLike (it opens them
+        # with fsspec / torch.load)
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location, hparams_file,  # type: ignore[arg-type]
+            strict, weights_only=weights_only, **kwargs)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the task class (by name) that saved the checkpoint."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint[TASK_KEY] = task_name(type(self))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another task class (e.g. ``Trainer.test(ckpt_path=...)`` of
+        a tagger's checkpoint with a language model)."""
+        check_task(checkpoint, type(self))
+        super().on_load_checkpoint(checkpoint)

@@ -19,21 +19,25 @@ from torchmetrics import Metric
 
 from lightning_rnn_reg.data.batching import pad_sequences
 from lightning_rnn_reg.data.tokenizer import tokenize
-from lightning_rnn_reg.data.vocab import Vocabulary
 from lightning_rnn_reg.metrics.classification import MeanCrossEntropy, classification_metrics
 from lightning_rnn_reg.regularizers import EmbeddingDropout, TemporalActivationRegularization
 from lightning_rnn_reg.rnn import GRU, LSTM
-from lightning_rnn_reg.tasks.base import RecurrentTask, RegularizerArg
-from lightning_rnn_reg.tasks.optim import check_optimization, make_optimizer, with_schedule
+from lightning_rnn_reg.tasks.base import RegularizerArg
+from lightning_rnn_reg.tasks.optim import check_optimization
+from lightning_rnn_reg.tasks.vocabulary import VocabularyTask
 
 __all__ = ["CELLS", "POOLINGS", "SequenceClassifier"]
 
 CELLS = ("lstm", "gru")
 POOLINGS = ("last", "max", "mean")
 _SPLITS = ("val", "test")
+#: The fields of a classification batch (tokens required; lengths and labels may be missing).
+FIELDS = ("tokens", "lengths", "labels")
+#: ``_metrics_polar`` before the metrics are first built.
+_UNBUILT = "unbuilt"
 
 
-class SequenceClassifier(RecurrentTask):
+class SequenceClassifier(VocabularyTask):
     """Regularized recurrent sequence classifier (sentiment; synthetic tasks such as
     Temporal Order), after Gal & Ghahramani 2016 and Semeniuta et al. 2016.
 
@@ -87,14 +91,13 @@ class SequenceClassifier(RecurrentTask):
         positive_class: str | None = "positive",
         negative_class: str | None = "negative",
         tokenizer_options: dict[str, bool] | None = None,
+        nonfinite_guard: bool = True,
     ) -> None:
-        super().__init__(regularizers)
+        super().__init__(regularizers, nonfinite_guard)
         name = type(self).__name__
         check_optimization(name, optimizer, lr_schedule, lr, lr_decay)
-        for arg, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim),
-                           ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if value < 1:
-                raise ValueError(f"{name}: {arg} must be >= 1, got {value}")
+        self.check_sizes(vocab_size=vocab_size, embedding_dim=embedding_dim,
+                         hidden_size=hidden_size, num_layers=num_layers)
         if num_classes < 2:
             raise ValueError(f"{name}: num_classes must be >= 2, got {num_classes}")
         for arg, option, choices in (("cell", cell, CELLS), ("pooling", pooling, POOLINGS)):
@@ -113,8 +116,8 @@ class SequenceClassifier(RecurrentTask):
         self.rnns = nn.ModuleList(self.make_layer(size, hidden_size, self.layer_regularizers())
                                   for size in inputs)
         self.classifier = nn.Linear(directions * hidden_size, num_classes)
-        self._init_weights(init_range)
-        self.vocabulary_state: dict[str, Any] | None = None
+        self.init_weights(init_range, self.embedding, self.classifier)
+        self._metrics_polar: tuple[int, int] | str | None = _UNBUILT
         self._build_metrics()
         self.check_regularizers_apply(num_layers)
 
@@ -184,25 +187,11 @@ class SequenceClassifier(RecurrentTask):
         return list(names) if names is not None else [
             str(i) for i in range(self.hparams["num_classes"])]
 
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The data's vocabulary, as saved with the model."""
-        if self.vocabulary_state is None:
-            raise RuntimeError(f"{type(self).__name__} has no vocabulary: train it with a data "
-                               "module that has one, or call adopt_data(datamodule)")
-        return Vocabulary.from_state(self.vocabulary_state)
-
     def adopt_data(self, data: Any) -> None:
         """Take ``vocab``, ``class_names`` and ``tokenizer_options`` from a data module (those
         it has), checking them against the model's sizes and any names it already holds."""
         name = type(self).__name__
-        vocab = getattr(data, "vocab", None)
-        if vocab is not None:
-            if len(vocab) != self.hparams["vocab_size"]:
-                raise ValueError(f"{name}: vocab_size={self.hparams['vocab_size']} but the "
-                                 f"data's vocabulary has {len(vocab)} entries")
-            self.check_data_vocabulary(self.vocabulary_state, data)
-            self.vocabulary_state = vocab.to_state()
+        self.adopt_data_vocabulary(data)
         for key, value in (("class_names", getattr(data, "class_names", None)),
                            ("tokenizer_options", getattr(data, "tokenizer_options", None))):
             if value is None:
@@ -229,15 +218,10 @@ class SequenceClassifier(RecurrentTask):
         options = self.hparams["tokenizer_options"] or {}
         ids = [vocab.encode(tokenize(text, **options) or [vocab.unk]) for text in texts]
         names, predictions = self.class_names, []
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(ids), batch_size):
-                    tokens, lengths = pad_sequences(ids[start : start + batch_size])
-                    predictions += self(tokens.to(self.device), lengths).argmax(-1).tolist()
-        finally:
-            self.train(was_training)
+        with self.evaluating():
+            for start in range(0, len(ids), batch_size):
+                tokens, lengths = pad_sequences(ids[start : start + batch_size])
+                predictions += self(tokens.to(self.device), lengths).argmax(-1).tolist()
         return [names[index] for index in predictions]
 
     # ----------------------------------------------------------------------- helpers
@@ -259,7 +243,7 @@ class SequenceClassifier(RecurrentTask):
     def _build_metrics(self) -> None:
         """Metrics per split; rebuilt only when the polar classes (``f1_pn``) change."""
         polar = self._polar_classes()
-        if getattr(self, "_metrics_polar", "unbuilt") == polar:
+        if self._metrics_polar == polar:
             return
         self._metrics_polar = polar
         num_classes = self.hparams["num_classes"]
@@ -267,48 +251,25 @@ class SequenceClassifier(RecurrentTask):
             split: nn.ModuleDict({**classification_metrics(num_classes, *(polar or (None, None))),
                                   "loss": MeanCrossEntropy()}) for split in _SPLITS})
 
-    def _init_weights(self, init_range: float | None) -> None:
-        if init_range is not None:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-            return
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-        nn.init.zeros_(self.classifier.bias)
-
-    @staticmethod
-    def _unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """A :class:`~lightning_rnn_reg.data.sentiment.ClassificationBatch`, a dict with those
-        keys, or a ``(tokens, lengths, labels)`` / ``(tokens, lengths)`` sequence."""
-        if isinstance(batch, dict):
-            return batch["tokens"], batch.get("lengths"), batch.get("labels")
-        if hasattr(batch, "tokens"):
-            return batch.tokens, batch.lengths, batch.labels
-        return batch[0], batch[1], batch[2] if len(batch) > 2 else None
-
     # ---------------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
         """Adopt the data module's vocabulary, class names and tokenizer options."""
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self._datamodule()
         if datamodule is not None:
             self.adopt_data(datamodule)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        tokens, lengths, given = self._unpack(batch)
+        tokens, lengths, given = self.batch_fields(batch, FIELDS, 1)
         labels = cast(Tensor, given)  # training batches carry labels
         loss, terms, logits = self.compute_loss(tokens, lengths, labels)
         size = labels.numel()
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        for key, value in terms.items():
-            self.log(f"train/{key}", value, batch_size=size)
+        self.log_training(loss, terms, batch_size=size)
         self.log("train/acc", (logits.argmax(-1) == labels).float().mean(), batch_size=size)
-        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True,
-                 on_epoch=False)
-        self.log_regularizer_rates()
         return loss
 
-    def _eval_step(self, batch: Any, split: str) -> Tensor:
-        tokens, lengths, given = self._unpack(batch)
+    def eval_step(self, batch: Any, split: str) -> Tensor:
+        tokens, lengths, given = self.batch_fields(batch, FIELDS, 1)
         labels = cast(Tensor, given)  # evaluation batches carry labels
         logits = self(tokens, lengths)
         loss = F.cross_entropy(logits.float(), labels, reduction="sum")
@@ -323,32 +284,8 @@ class SequenceClassifier(RecurrentTask):
             self.log(f"{split}/{key}", metric, prog_bar=split == "val" and key == "acc")
         return loss / labels.numel()
 
-    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._eval_step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._eval_step(batch, "test")
-
     def predict_step(self, batch: Any, batch_idx: int) -> list[str]:
         """The predicted class names of a batch."""
-        tokens, lengths, _ = self._unpack(batch)
+        tokens, lengths, _ = self.batch_fields(batch, FIELDS, 1)
         names = self.class_names
         return [names[i] for i in self(tokens, lengths).argmax(-1).tolist()]
-
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        optimizer = make_optimizer(self.parameters(), hp["optimizer"], hp["lr"], hp["momentum"],
-                                   hp["weight_decay"])
-        return with_schedule(optimizer, hp["lr_schedule"], hp["lr_decay"], hp["lr_decay_start"])
-
-    # ------------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["lrr"]["vocabulary"] = self.vocabulary_state
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        state = checkpoint.get("lrr", {}).get("vocabulary")
-        if not self.data_adopts_checkpoint(checkpoint):
-            self.check_data_vocabulary(state)
-        self.vocabulary_state = state

@@ -14,14 +14,15 @@ prompt; both read text as the corpus reader does
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, cast
 
-import torch
+import lightning as L
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_rnn_reg.callbacks.nt_asgd import NTASGD
+from lightning_rnn_reg.callbacks.variable_bptt import ScaleLRByWindow
 from lightning_rnn_reg.data.language_modeling import (
     WORD_BOUNDARY,
     text_to_tokens,
@@ -29,74 +30,35 @@ from lightning_rnn_reg.data.language_modeling import (
 )
 from lightning_rnn_reg.data.vocab import EOS, Vocabulary
 from lightning_rnn_reg.metrics import BitsPerCharacter, Perplexity
-from lightning_rnn_reg.mode import mc_dropout
 from lightning_rnn_reg.rnn import LSTM
-from lightning_rnn_reg.tasks.base import RecurrentTask, RegularizerArg
-from lightning_rnn_reg.tasks.optim import OPTIMIZERS as BASE_OPTIMIZERS
-from lightning_rnn_reg.tasks.optim import (
-    check_optimization,
-    make_optimizer,
-    with_schedule,
+from lightning_rnn_reg.tasks.base import RegularizerArg
+from lightning_rnn_reg.tasks.lm_state import (
+    State,
+    batch_size_of,
+    detach_state,
+    flatten_state,
+    unflatten_state,
 )
-from lightning_rnn_reg.tasks.rank_state import gather_per_rank
+from lightning_rnn_reg.tasks.optim import OPTIMIZERS as BASE_OPTIMIZERS
+from lightning_rnn_reg.tasks.optim import check_optimization
+from lightning_rnn_reg.tasks.rank_state import gather_per_rank, resumed_entry
+from lightning_rnn_reg.tasks.sampling import check_sampling, draw_token, make_generator, mc_nll
+from lightning_rnn_reg.tasks.vocabulary import VocabularyTask
+from lightning_rnn_reg.validation import check_positive_int
+
+__all__ = ["LEVELS", "OPTIMIZERS", "TEXT_WINDOW", "LanguageModel", "State", "detach_state",
+           "flatten_state", "unflatten_state"]
 
 OPTIMIZERS = (*BASE_OPTIMIZERS, "nt_asgd")
 LEVELS = ("word", "char")
 #: Tokens per forward pass when :meth:`LanguageModel.perplexity` reads a long text (the state
 #: is carried from one window to the next, so the result does not depend on it).
 TEXT_WINDOW = 256
-
-State = Any  # per layer: (h, c) for LSTM, h for GRU
-
-
-def detach_state(state: State) -> State:
-    """Detach a (nested) hidden state from the graph (truncated BPTT)."""
-    if isinstance(state, Tensor):
-        return state.detach()
-    if isinstance(state, (list, tuple)):
-        return type(state)(detach_state(s) for s in state)
-    return state
+#: The fields of a language-model batch (an LMBatch, a dict or an (inputs, targets) pair).
+FIELDS = ("inputs", "targets")
 
 
-def flatten_state(state: State) -> dict[str, Tensor]:
-    """A per-layer state ``[h_0 or (h_0, c_0), ...]`` as ``{"<layer>.<part>": tensor}``."""
-    return {f"{layer}.{part}": tensor for layer, layer_state in enumerate(state)
-            for part, tensor in enumerate(layer_state if isinstance(layer_state, (tuple, list))
-                                          else (layer_state,))}
-
-
-def unflatten_state(flat: dict[str, Tensor]) -> list[Any]:
-    """The inverse of :func:`flatten_state` (two parts per layer: an ``(h, c)`` tuple)."""
-    layers: dict[int, dict[int, Tensor]] = {}
-    for key, tensor in flat.items():
-        layer, part = (int(x) for x in key.split("."))
-        layers.setdefault(layer, {})[part] = tensor
-    parts = [[layers[layer][p] for p in sorted(layers[layer])] for layer in sorted(layers)]
-    return [tuple(p) if len(p) > 1 else p[0] for p in parts]
-
-
-def _batch_size(state: State) -> int:
-    while not isinstance(state, Tensor):
-        state = state[0]
-    return state.shape[-2]
-
-
-def _draw(logits: Tensor, temperature: float, top_k: int | None,
-          generator: torch.Generator) -> int:
-    """One token id from next-token ``logits (V,)``: ``argmax`` at ``temperature == 0``, else
-    a draw (from ``generator``, on the CPU) from ``softmax(logits / temperature)`` over the
-    ``top_k`` largest logits (all without ``top_k``)."""
-    logits = logits.detach().float().cpu()
-    if temperature == 0:
-        return int(logits.argmax())
-    candidates = torch.arange(logits.numel())
-    if top_k is not None and top_k < logits.numel():
-        logits, candidates = logits.topk(top_k)
-    probs = ((logits - logits.max()) / temperature).softmax(-1)  # no overflow at small T
-    return int(candidates[torch.multinomial(probs, 1, generator=generator)])
-
-
-class LanguageModel(RecurrentTask):
+class LanguageModel(VocabularyTask):
     """Regularized LSTM language model (Zaremba 2014; Gal 2016; Merity 2017 AWD-LSTM).
 
     ``tokens (L, B) -> Embedding(V, E) [+EmbeddingDropout] -> input dropouts -> num_layers
@@ -110,10 +72,14 @@ class LanguageModel(RecurrentTask):
 
     Optimizers: ``"sgd"``, ``"adam"``, ``"nt_asgd"`` (AWD-LSTM: SGD until the validation loss
     is worse than the best of more than ``nonmono`` evaluations ago, then averaged SGD;
-    evaluation uses the averaged weights). Schedules: ``"zaremba"`` (divide by ``lr_decay``
-    every epoch after ``lr_decay_start`` epochs), ``"plateau"`` (Semeniuta 2016: divide by
-    ``lr_decay`` when the validation loss does not improve). Gradient clipping is the
-    Trainer's ``gradient_clip_val``.
+    evaluation uses the averaged weights: the model attaches a
+    :class:`~lightning_rnn_reg.callbacks.NTASGD` callback, which can be given to the Trainer
+    instead, with ``optimizer="sgd"``). ``bptt`` (variable-length BPTT) scales each step's
+    lr by ``window length / bptt`` (it attaches a
+    :class:`~lightning_rnn_reg.callbacks.ScaleLRByWindow`). Schedules: ``"zaremba"``
+    (divide by ``lr_decay`` every epoch after ``lr_decay_start`` epochs), ``"plateau"``
+    (Semeniuta 2016: divide by ``lr_decay`` when the validation loss does not improve).
+    Gradient clipping is the Trainer's ``gradient_clip_val``.
 
     Override points for subclasses: :meth:`make_layer` (the recurrent layer), :meth:`encode`,
     :meth:`head`, :meth:`compute_loss`.
@@ -149,49 +115,46 @@ class LanguageModel(RecurrentTask):
         init_range: float | None = None,
         bptt: int | None = None,
         mc_samples: int = 0,
+        nonfinite_guard: bool = True,
     ) -> None:
-        super().__init__(regularizers)
-        if level not in LEVELS:
-            raise ValueError(f"LanguageModel: level must be one of {LEVELS}, got {level!r}")
-        check_optimization("LanguageModel", optimizer, lr_schedule, lr, lr_decay, OPTIMIZERS)
-        for name, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim),
-                            ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if value < 1:
-                raise ValueError(f"LanguageModel: {name} must be >= 1, got {value}")
-        if mc_samples < 0:
-            raise ValueError(f"LanguageModel: mc_samples must be >= 0, got {mc_samples}")
-        if nonmono < 1:
-            raise ValueError(f"LanguageModel: nonmono must be >= 1, got {nonmono}")
-        if optimizer == "nt_asgd" and lr_schedule != "none":
-            raise ValueError("LanguageModel: optimizer='nt_asgd' takes no lr_schedule (the "
-                             "switch to averaged SGD replaces the optimizer; AWD-LSTM uses a "
-                             f"constant lr), got lr_schedule={lr_schedule!r}")
+        super().__init__(regularizers, nonfinite_guard)
         self.save_task_hyperparameters()
+        self._check_hyperparameters()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         sizes = [hidden_size] * num_layers
         if tie_weights:
             sizes[-1] = embedding_dim
         inputs = [embedding_dim, *sizes[:-1]]
-        self.rnns = nn.ModuleList(
-            self.make_layer(i, h, self.layer_regularizers()) for i, h in zip(inputs, sizes,
-                                                                             strict=True)
-        )
+        self.rnns = nn.ModuleList(self.make_layer(i, h, self.layer_regularizers())
+                                  for i, h in zip(inputs, sizes, strict=True))
         self.decoder = nn.Linear(sizes[-1], vocab_size)
         if tie_weights:
             self.decoder.weight = self.embedding.weight
-        self._init_weights(init_range)
+        self.init_weights(init_range, self.embedding, self.decoder)
         metric = Perplexity if level == "word" else BitsPerCharacter
         self.val_metric = metric()
         self.test_metric = metric()
         self.metric_name = "ppl" if level == "word" else "bpc"
         self._states: dict[str, State] = {}
         self._resume_train_state: list[dict[str, Tensor]] | None = None
-        self._val_losses: list[float] = []
-        self._loaded_averages: dict[str, Tensor] = {}
-        self._using_average = False  # the averaged NT-ASGD weights are in place
-        self.vocabulary_state: dict[str, Any] | None = None
-        self._vocabulary_cache: tuple[dict[str, Any], Vocabulary] | None = None
         self.check_regularizers_apply(num_layers)
+
+    def _check_hyperparameters(self) -> None:
+        hp = self.hparams
+        if hp["level"] not in LEVELS:
+            raise ValueError(f"LanguageModel: level must be one of {LEVELS}, got {hp['level']!r}")
+        check_optimization("LanguageModel", hp["optimizer"], hp["lr_schedule"], hp["lr"],
+                           hp["lr_decay"], OPTIMIZERS)
+        self.check_sizes(**{name: hp[name] for name in ("vocab_size", "embedding_dim",
+                                                        "hidden_size", "num_layers")})
+        if hp["mc_samples"] < 0:
+            raise ValueError(f"LanguageModel: mc_samples must be >= 0, got {hp['mc_samples']}")
+        self.check_sizes(nonmono=hp["nonmono"])
+        check_positive_int("LanguageModel", "bptt", hp["bptt"], allow_none=True)
+        if hp["optimizer"] == "nt_asgd" and hp["lr_schedule"] != "none":
+            raise ValueError("LanguageModel: optimizer='nt_asgd' takes no lr_schedule (the "
+                             "switch to averaged SGD replaces the optimizer; AWD-LSTM uses a "
+                             f"constant lr), got lr_schedule={hp['lr_schedule']!r}")
 
     # ---------------------------------------------------------------- override points
     def make_layer(self, input_size: int, hidden_size: int, regularizers: list) -> nn.Module:
@@ -234,41 +197,6 @@ class LanguageModel(RecurrentTask):
         return loss, terms, new_state
 
     # ----------------------------------------------------------------------- on text
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The training data's vocabulary, saved with the model (``vocabulary_state`` in the
-        checkpoint): taken from the data module at the start of a fit (or of any
-        ``Trainer`` run if the model has none yet), or set here.
-
-        Raises:
-            RuntimeError: the model has none yet (never trained nor loaded, nor set).
-
-        Example::
-
-            model = LanguageModel.load_from_checkpoint("lm.ckpt")
-            model.vocabulary.itos[:3]                     # ('<unk>', '<eos>', 'the')
-            model.vocabulary = Vocabulary.build(lines)    # len() must equal vocab_size
-        """
-        state = self.vocabulary_state
-        if state is None:
-            raise RuntimeError(f"{type(self).__name__} has no vocabulary: train it with a data "
-                               "module that has one (e.g. TextCorpus), load it from a "
-                               "checkpoint, or set model.vocabulary = Vocabulary(...)")
-        cached = self._vocabulary_cache
-        if cached is None or cached[0] is not state:  # built once per state, not per text
-            cached = self._vocabulary_cache = (state, Vocabulary.from_state(state))
-        return cached[1]
-
-    @vocabulary.setter
-    def vocabulary(self, vocab: Vocabulary) -> None:
-        if not isinstance(vocab, Vocabulary):
-            raise TypeError(f"{type(self).__name__}.vocabulary must be a Vocabulary, got "
-                            f"{type(vocab).__name__}")
-        if len(vocab) != self.hparams["vocab_size"]:
-            raise ValueError(f"{type(self).__name__}: vocab_size={self.hparams['vocab_size']} "
-                             f"but the vocabulary has {len(vocab)} entries")
-        self.vocabulary_state = vocab.to_state()
-
     def perplexity(self, texts: str | Sequence[str]) -> float:
         """Perplexity (word level) or bits per character (char level) of raw text: the
         model's validation metric (``metric_name``, ``"ppl"`` or ``"bpc"``) on that text.
@@ -310,7 +238,7 @@ class LanguageModel(RecurrentTask):
         tokens = [EOS] + [token for text in items for token in self._tokens(text, vocab)]
         ids = vocab.encode(tokens).to(self.device)
         nll, state = 0.0, None
-        with self._text_mode():
+        with self.evaluating():
             for start in range(0, ids.numel() - 1, TEXT_WINDOW):
                 targets = ids[start + 1 : start + 1 + TEXT_WINDOW]
                 inputs = ids[start : start + targets.numel()]
@@ -356,34 +284,20 @@ class LanguageModel(RecurrentTask):
             model.generate("the cat", temperature=0)          # greedy
         """
         name = f"{type(self).__name__}.generate"
-        if not isinstance(prompt, str):
-            raise TypeError(f"{name}: prompt must be a str, got {type(prompt).__name__}")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
-            raise ValueError(f"{name}: max_tokens must be an integer >= 0, got {max_tokens!r}")
-        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                or not math.isfinite(temperature) or temperature < 0):
-            raise ValueError(f"{name}: temperature must be a finite number >= 0 (0: greedy), "
-                             f"got {temperature!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                                  or top_k < 1):
-            raise ValueError(f"{name}: top_k must be an integer >= 1 or None, got {top_k!r}")
+        check_sampling(name, prompt, max_tokens, temperature, top_k)
         vocab, eos = self._text_vocabulary()
         ids = vocab.encode([EOS, *self._tokens(prompt, vocab)[:-1]]).to(self.device)
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(seed)
+        generator = make_generator(seed)
         drawn: list[int] = []
-        with self._text_mode():
+        with self.evaluating():
             logits, state = self(ids.unsqueeze(1))
             while len(drawn) < max_tokens:
-                token = _draw(logits[-1, 0], temperature, top_k, generator)
+                token = draw_token(logits[-1, 0], temperature, top_k, generator)
                 if stop_at_eos and token == eos:
                     break
                 drawn.append(token)
                 if len(drawn) < max_tokens:
-                    logits, state = self(torch.tensor([[token]], device=self.device), state)
+                    logits, state = self(ids.new_tensor([[token]]), state)
         return tokens_to_text(vocab.decode(drawn), self.hparams["level"],
                               word_boundary=self._boundary(vocab))
 
@@ -403,64 +317,32 @@ class LanguageModel(RecurrentTask):
     def _tokens(self, text: str, vocab: Vocabulary) -> list[str]:
         return text_to_tokens(text, self.hparams["level"], word_boundary=self._boundary(vocab))
 
-    @contextmanager
-    def _text_mode(self) -> Iterator[None]:
-        """Eval mode, no gradients, averaged NT-ASGD weights; the mode restored after."""
-        was_training = self.training
-        self.eval()
-        swapped = self._use_average(True)
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            if swapped:
-                self._use_average(False)
-            self.train(was_training)
-
-    def _use_average(self, on: bool) -> bool:
-        """Put the averaged NT-ASGD weights in place (``on``) or the live ones back; whether
-        it swapped (nothing to do without averages, or if they already are in place)."""
-        if (not getattr(self, "_averaging", False) or self._using_average == on
-                or not self._averages()):
-            return False
-        averages = self._averages()
-        with torch.no_grad():
-            for name, param in self.named_parameters():
-                average = averages.get(name)
-                if average is not None:
-                    tmp = param.detach().clone()
-                    param.copy_(average)
-                    average.copy_(tmp)
-        self._using_average = on
-        return True
-
-    # ------------------------------------------------------------------------ helpers
-    def _init_weights(self, init_range: float | None) -> None:
-        if init_range is not None:
-            for weight in self.parameters():
-                nn.init.uniform_(weight, -init_range, init_range)
-            return
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-        nn.init.zeros_(self.decoder.bias)
-
+    # ----------------------------------------------------------------------- training
     def _ce(self, logits: Tensor, targets: Tensor) -> Tensor:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     def _carried(self, split: str, batch: int) -> State | None:
         state = self._states.get(split)
-        if state is not None and _batch_size(state) != batch:
+        if state is not None and batch_size_of(state) != batch:
             return None
         return state
 
-    @staticmethod
-    def _unpack(batch: Any) -> tuple[Tensor, Tensor]:
-        if isinstance(batch, dict):
-            return batch["inputs"], batch["targets"]
-        if hasattr(batch, "inputs"):
-            return batch.inputs, batch.targets
-        return batch[0], batch[1]
+    def default_callbacks(self) -> list[L.Callback]:
+        """Besides the base's: :class:`~lightning_rnn_reg.callbacks.NTASGD` with
+        ``optimizer="nt_asgd"``, :class:`~lightning_rnn_reg.callbacks.ScaleLRByWindow` with
+        ``bptt``."""
+        callbacks = super().default_callbacks()
+        if self.hparams["optimizer"] == "nt_asgd":
+            callbacks.append(NTASGD(self.hparams["nonmono"]))
+        if self.hparams["bptt"]:
+            callbacks.append(ScaleLRByWindow(self.hparams["bptt"]))
+        return callbacks
 
-    # ----------------------------------------------------------------------- training
+    def optimizer_name(self) -> str:
+        """``"nt_asgd"`` starts with plain SGD (the callback switches it to averaged SGD)."""
+        name = str(self.hparams["optimizer"])
+        return "sgd" if name == "nt_asgd" else name
+
     def setup(self, stage: str) -> None:
         """Check a loaded model's vocabulary against the data module's; a model without one
         takes the data module's (if its size is ``vocab_size``)."""
@@ -475,76 +357,44 @@ class LanguageModel(RecurrentTask):
         """Resume the carried training state of a checkpoint (mid-epoch resume continues
         the streams exactly), seed or resume the masks, adopt the data's vocabulary."""
         super().on_fit_start()
-        states, self._resume_train_state = self._resume_train_state, None
-        if states is not None and self.trainer.ckpt_path is not None and (
-                len(states) == self.trainer.world_size):
+        state = resumed_entry(self, self._resume_train_state)
+        self._resume_train_state = None
+        if state is not None:
             self._states["train"] = unflatten_state(
-                {key: value.to(self.device) for key, value in
-                 states[self.trainer.global_rank].items()})
-        datamodule = getattr(self.trainer, "datamodule", None)
-        vocab = getattr(datamodule, "vocab", None)
-        if vocab is not None and hasattr(vocab, "to_state"):
-            if len(vocab) != self.hparams["vocab_size"]:
-                raise ValueError(
-                    f"LanguageModel: vocab_size={self.hparams['vocab_size']} but the data's "
-                    f"vocabulary has {len(vocab)} entries"
-                )
-            self.check_data_vocabulary(self.vocabulary_state)
-            self.vocabulary_state = vocab.to_state()
+                {key: value.to(self.device) for key, value in state.items()})
+        self.adopt_data_vocabulary()
 
     def on_train_epoch_start(self) -> None:
         self._states.pop("train", None)
 
     def on_validation_epoch_start(self) -> None:
         self._states.pop("val", None)
-        self._swap_averaged_weights(True)
+        super().on_validation_epoch_start()
 
     def on_test_epoch_start(self) -> None:
         self._states.pop("test", None)
-        self._swap_averaged_weights(True)
-
-    def on_test_epoch_end(self) -> None:
-        self._swap_averaged_weights(False)
+        super().on_test_epoch_start()
 
     def on_predict_epoch_start(self) -> None:
         self._states.pop("predict", None)
-        self._swap_averaged_weights(True)
-
-    def on_predict_epoch_end(self) -> None:
-        self._swap_averaged_weights(False)
+        super().on_predict_epoch_start()
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        tokens, targets = self._unpack(batch)
+        tokens, targets = self.batch_fields(batch, FIELDS, 2)
         state = self._carried("train", tokens.shape[1])
         loss, terms, new_state = self.compute_loss(tokens, targets, state)
         self._states["train"] = detach_state(new_state)
-        self._scale_lr_for_window(tokens.shape[0])
-        self.log("train/loss", loss, prog_bar=True)
-        for name, value in terms.items():
-            self.log(f"train/{name}", value)
+        self.log_training(loss, terms)
         ce = terms["ce"].detach()
         value = ce.exp() if self.metric_name == "ppl" else ce / math.log(2.0)
         self.log(f"train/{self.metric_name}", value)
-        self.log("lr", self._base_lr(), on_step=True, on_epoch=False)
-        self.log_regularizer_rates()
         return loss
 
-    def _eval_step(self, batch: Any, split: str) -> Tensor:
-        tokens, targets = self._unpack(batch)
+    def eval_step(self, batch: Any, split: str) -> Tensor:
+        tokens, targets = self.batch_fields(batch, FIELDS, 2)
         state = self._carried(split, tokens.shape[1])
-        samples = self.hparams["mc_samples"]
-        if samples > 0:
-            with mc_dropout():
-                probs = None
-                for sample in range(samples):
-                    logits, sample_state = self(tokens, state)
-                    p = logits.float().softmax(-1)
-                    probs = p if probs is None else probs + p
-                    if sample == 0:
-                        new_state = sample_state
-            log_probs = (probs / samples).clamp_min(1e-30).log()
-            nll = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), targets.reshape(-1),
-                             reduction="sum")
+        if self.hparams["mc_samples"] > 0:
+            nll, new_state = mc_nll(self, tokens, targets, state, self.hparams["mc_samples"])
         else:
             logits, new_state = self(tokens, state)
             nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
@@ -557,12 +407,6 @@ class LanguageModel(RecurrentTask):
         self.log(f"{split}/{self.metric_name}", metric, prog_bar=split == "val")
         return nll
 
-    def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._eval_step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._eval_step(batch, "test")
-
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor | list[float]:
         """Raw texts (a ``str`` or a list of them, as :meth:`TextCorpus.predict_dataloader
         <lightning_rnn_reg.data.TextCorpus.predict_dataloader>` gives): the
@@ -573,117 +417,18 @@ class LanguageModel(RecurrentTask):
             batch = [batch]
         if isinstance(batch, (list, tuple)) and batch and all(isinstance(t, str) for t in batch):
             return [self.perplexity(text) for text in batch]
-        tokens, _ = self._unpack(batch) if not isinstance(batch, Tensor) else (batch, None)
+        tokens = batch if isinstance(batch, Tensor) else self.batch_fields(batch, FIELDS, 2)[0]
         logits, new_state = self(tokens, self._carried("predict", tokens.shape[1]))
         self._states["predict"] = detach_state(new_state)
         return logits.log_softmax(-1)
-
-    # --------------------------------------------------------------------- optimizers
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        if hp["optimizer"] == "nt_asgd" and getattr(self, "_averaging", False):
-            optimizer = self._asgd()
-        else:
-            name = "sgd" if hp["optimizer"] == "nt_asgd" else hp["optimizer"]
-            optimizer = make_optimizer(self.parameters(), name, hp["lr"], hp["momentum"],
-                                       hp["weight_decay"])
-        return with_schedule(optimizer, hp["lr_schedule"], hp["lr_decay"], hp["lr_decay_start"])
-
-    def _asgd(self) -> torch.optim.Optimizer:
-        hp = self.hparams
-        return torch.optim.ASGD(self.parameters(), lr=hp["lr"], t0=0, lambd=0.0,
-                                weight_decay=hp["weight_decay"])
-
-    def _torch_optimizer(self) -> torch.optim.Optimizer:
-        """The torch optimizer (unwrapped from its ``LightningOptimizer``); this task has
-        exactly one."""
-        optimizer = self.optimizers()
-        return cast(torch.optim.Optimizer, getattr(optimizer, "optimizer", optimizer))
-
-    def _base_lr(self) -> float:
-        optimizer = self._torch_optimizer()
-        return float(getattr(self, "_window_base_lr", None) or optimizer.param_groups[0]["lr"])
-
-    def _scale_lr_for_window(self, length: int) -> None:
-        """Variable BPTT (Merity 2017): the step's lr is scaled by ``seq_len / bptt``."""
-        bptt = self.hparams["bptt"]
-        if not bptt:
-            return
-        optimizer = self._torch_optimizer()
-        base = getattr(self, "_window_base_lr", None)
-        if base is None:
-            base = optimizer.param_groups[0]["lr"]
-        self._window_base_lr = base
-        for group in optimizer.param_groups:
-            group["lr"] = base * length / bptt
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        base = getattr(self, "_window_base_lr", None)
-        if base is not None:
-            optimizer = self._torch_optimizer()
-            for group in optimizer.param_groups:
-                group["lr"] = base
-            self._window_base_lr = None
-
-    def on_validation_epoch_end(self) -> None:
-        self._swap_averaged_weights(False)
-        if (self.trainer.sanity_checking or self.trainer.state.fn != "fit"
-                or self.hparams["optimizer"] != "nt_asgd"):
-            return  # the non-monotone trigger watches the validations of fit only
-        logged = self.trainer.callback_metrics.get("val/loss")
-        if logged is None:
-            return
-        loss = float(logged)
-        nonmono = self.hparams["nonmono"]
-        history = self._val_losses
-        if (not getattr(self, "_averaging", False) and len(history) > nonmono
-                and loss > min(history[:-nonmono])):
-            self._averaging = True
-            self.trainer.strategy.optimizers = [self._asgd()]
-            self.print(f"NT-ASGD: switching to averaged SGD at epoch {self.current_epoch}")
-        history.append(loss)
-
-    def _averages(self) -> dict[str, Tensor]:
-        """NT-ASGD's running averages by parameter name: the optimizer's ``ax`` while it has
-        them (fit), else the ones read from a checkpoint (evaluating a loaded model)."""
-        trainer = self._trainer
-        optimizers = trainer.optimizers if trainer is not None else []
-        if optimizers:
-            state = optimizers[0].state
-            averages = {name: state[param]["ax"] for name, param in self.named_parameters()
-                        if "ax" in state.get(param, {})}
-            if averages:
-                return averages
-        return self._loaded_averages
-
-    def _swap_averaged_weights(self, on: bool) -> None:
-        """With NT-ASGD averaging, put the running average of the weights in place (``on``,
-        at the start of evaluation) or the live weights back (``on=False``, at its end)."""
-        if self._trainer is not None:
-            self._use_average(on)
 
     # -------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         carried = self._states.get("train")
-        checkpoint["lrr"].update({
-            "train_state": gather_per_rank(self, flatten_state(carried))
-            if carried is not None else None,
-            "vocabulary": self.vocabulary_state,
-            "averaging": bool(getattr(self, "_averaging", False)),
-            "val_losses": list(self._val_losses),
-            "averaged_weights": {name: average.detach().cpu().clone()
-                                 for name, average in self._averages().items()}
-            if getattr(self, "_averaging", False) else {},
-        })
+        checkpoint["lrr"]["train_state"] = (gather_per_rank(self, flatten_state(carried))
+                                            if carried is not None else None)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        extra = checkpoint.get("lrr", {})
-        self._resume_train_state = extra.get("train_state")
-        if not self.data_adopts_checkpoint(checkpoint):
-            self.check_data_vocabulary(extra.get("vocabulary"))
-        self.vocabulary_state = extra.get("vocabulary")
-        self._averaging = extra.get("averaging", False)
-        self._val_losses = list(extra.get("val_losses", []))
-        self._loaded_averages = dict(extra.get("averaged_weights", {}))
+        self._resume_train_state = checkpoint.get("lrr", {}).get("train_state")

@@ -38,7 +38,7 @@ from lightning_rnn_reg.tag_schemes import (
 )
 from lightning_rnn_reg.tasks.base import RecurrentTask, RegularizerArg
 from lightning_rnn_reg.tasks.decoding import viterbi_decode
-from lightning_rnn_reg.tasks.optim import check_optimization, make_optimizer, with_schedule
+from lightning_rnn_reg.tasks.optim import check_optimization
 
 __all__ = ["DECODERS", "CharBiLSTM", "SequenceTagger"]
 
@@ -135,6 +135,8 @@ class SequenceTagger(RecurrentTask):
         scores = model(batch.tokens, batch.lengths, batch.chars, batch.caps)  # (B, T, 17)
     """
 
+    plateau_monitor = ("val/f1", "max")
+
     # IOBES constraints for Viterbi decoding: buffers registered by set_vocabulary
     start_allowed: Tensor
     transitions_allowed: Tensor
@@ -161,16 +163,15 @@ class SequenceTagger(RecurrentTask):
         lr_decay: float = 1.0,
         lr_decay_start: int = 0,
         decode: str = "viterbi",
+        nonfinite_guard: bool = True,
     ) -> None:
-        super().__init__(regularizers)
+        super().__init__(regularizers, nonfinite_guard)
         name = type(self).__name__
         check_optimization(name, optimizer, lr_schedule, lr, lr_decay)
-        for arg, value in (("vocab_size", vocab_size), ("num_tags", num_tags),
-                           ("embedding_dim", embedding_dim), ("hidden_size", hidden_size),
-                           ("num_layers", num_layers), ("char_embedding_dim", char_embedding_dim),
-                           ("char_hidden_size", char_hidden_size), ("caps_dim", caps_dim)):
-            if value < 1:
-                raise ValueError(f"{name}: {arg} must be >= 1, got {value}")
+        self.check_sizes(vocab_size=vocab_size, num_tags=num_tags, embedding_dim=embedding_dim,
+                         hidden_size=hidden_size, num_layers=num_layers,
+                         char_embedding_dim=char_embedding_dim,
+                         char_hidden_size=char_hidden_size, caps_dim=caps_dim)
         if char_vocab_size < 0:
             raise ValueError(f"{name}: char_vocab_size must be >= 0, got {char_vocab_size}")
         if decode not in DECODERS:
@@ -190,6 +191,8 @@ class SequenceTagger(RecurrentTask):
                                   for size in sizes)
         self.classifier = nn.Linear(2 * hidden_size, num_tags)
         self.vocabulary: TaggingVocabulary | None = None
+        self.val_f1: SpanF1 | None = None  # built by set_vocabulary, for its tag set
+        self.test_f1: SpanF1 | None = None
         self.check_regularizers_apply(num_layers)
 
     # ----------------------------------------------------------------------- vocabulary
@@ -233,7 +236,7 @@ class SequenceTagger(RecurrentTask):
             self.set_vocabulary(vocabulary)
 
     def _data_vocabulary(self) -> TaggingVocabulary | None:
-        datamodule = getattr(self._trainer, "datamodule", None)
+        datamodule = self._datamodule()
         get_state = getattr(datamodule, "vocabulary_state", None)
         return TaggingVocabulary.from_state(get_state()) if callable(get_state) else None
 
@@ -337,17 +340,12 @@ class SequenceTagger(RecurrentTask):
         vocabulary = self._require_vocabulary()
         results: list[list[str]] = [[] for _ in sentences]
         order = [index for index, tokens in enumerate(sentences) if len(tokens) > 0]
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                for first in range(0, len(order), batch_size):
-                    chunk = order[first:first + batch_size]
-                    batch = vocabulary.batch([sentences[i] for i in chunk])
-                    for index, tags in zip(chunk, self._predict(batch, scheme), strict=True):
-                        results[index] = tags
-        finally:
-            self.train(was_training)
+        with self.evaluating():
+            for first in range(0, len(order), batch_size):
+                chunk = order[first:first + batch_size]
+                batch = vocabulary.batch([sentences[i] for i in chunk])
+                for index, tags in zip(chunk, self._predict(batch, scheme), strict=True):
+                    results[index] = tags
         return results
 
     def _predict(self, batch: TaggingBatch, scheme: str | None) -> list[list[str]]:
@@ -361,38 +359,32 @@ class SequenceTagger(RecurrentTask):
     # ----------------------------------------------------------------------- training
     def training_step(self, batch: TaggingBatch, batch_idx: int) -> Tensor:
         loss, terms = self.compute_loss(batch)
-        size = batch.tokens.shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        for key, value in terms.items():
-            self.log(f"train/{key}", value, batch_size=size)
-        optimizer = self.trainer.optimizers[0]
-        self.log("lr", float(optimizer.param_groups[0]["lr"]), on_step=True, on_epoch=False)
-        self.log_regularizer_rates()
+        self.log_training(loss, terms, batch_size=batch.tokens.shape[0])
         return loss
 
-    def _eval_step(self, batch: TaggingBatch, split: str) -> Tensor:
+    def _span_f1(self, split: str) -> SpanF1:
+        metric = self.val_f1 if split == "val" else self.test_f1
+        if metric is None:
+            self._require_vocabulary()  # raises: no tag set, no metric
+        return cast(SpanF1, metric)
+
+    def eval_step(self, batch: TaggingBatch, split: str) -> Tensor:
         self._require_vocabulary()
         scores = self(batch.tokens, batch.lengths, batch.chars, batch.caps)
         count = int(batch.lengths.sum())
         nll = self._ce(scores, batch.tags, reduction="sum")
         assert batch.tags is not None  # _ce raises without tags
         self.log(f"{split}/loss", nll / count, sync_dist=True, batch_size=count)
-        metric = self.val_f1 if split == "val" else self.test_f1
+        metric = self._span_f1(split)
         metric.update(self.decode(scores, batch.lengths), batch.tags, batch.lengths)
         self.log(f"{split}/f1", metric, prog_bar=split == "val", batch_size=count)
         return nll
-
-    def validation_step(self, batch: TaggingBatch, batch_idx: int) -> Tensor:
-        return self._eval_step(batch, "val")
-
-    def test_step(self, batch: TaggingBatch, batch_idx: int) -> Tensor:
-        return self._eval_step(batch, "test")
 
     def _log_breakdown(self, split: str) -> None:
         """Micro precision / recall and per-type F1 (synced) of the epoch."""
         if self._trainer is not None and self.trainer.sanity_checking:
             return
-        metric = self.val_f1 if split == "val" else self.test_f1
+        metric = self._span_f1(split)
         scores = metric.scores()  # already summed over ranks: the same value on every rank
         values = {f"{split}/precision": scores["micro"]["precision"],
                   f"{split}/recall": scores["micro"]["recall"],
@@ -401,9 +393,11 @@ class SequenceTagger(RecurrentTask):
 
     def on_validation_epoch_end(self) -> None:
         self._log_breakdown("val")
+        super().on_validation_epoch_end()
 
     def on_test_epoch_end(self) -> None:
         self._log_breakdown("test")
+        super().on_test_epoch_end()
 
     def predict_step(self, batch: Any, batch_idx: int) -> list[list[str]]:
         """Tag strings (the data's declared scheme) of a :class:`TaggingBatch`, or of raw
@@ -411,13 +405,6 @@ class SequenceTagger(RecurrentTask):
         if isinstance(batch, TaggingBatch):
             return self._predict(batch, None)
         return self.tag(batch)
-
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        optimizer = make_optimizer(self.parameters(), hp["optimizer"], hp["lr"], hp["momentum"],
-                                   hp["weight_decay"])
-        return with_schedule(optimizer, hp["lr_schedule"], hp["lr_decay"], hp["lr_decay_start"],
-                             monitor="val/f1", mode="max")
 
     # -------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -175,9 +175,11 @@ def _stalling_corpus(root: Path) -> TextCorpus:
 def test_bad_steps_are_skipped_before_and_after_the_nt_asgd_switch(tmp_path):
     probe = StepProbe()
     bad = {3, 17, 18}
-    model, _ = _fit(_stalling_corpus(tmp_path / "corpus"), [probe], tmp_path, max_epochs=5,
-                    poison_loss=bad, optimizer="nt_asgd", lr=5.0, momentum=0.0, nonmono=1)
-    assert model._averaging and probe.optimizers[16] is torch.optim.ASGD
+    model, trainer = _fit(_stalling_corpus(tmp_path / "corpus"), [probe], tmp_path,
+                          max_epochs=5, poison_loss=bad, optimizer="nt_asgd", lr=5.0,
+                          momentum=0.0, nonmono=1)
+    nt_asgd = [cb for cb in trainer.callbacks if isinstance(cb, lrr.callbacks.NTASGD)]
+    assert nt_asgd[0].averaging and probe.optimizers[16] is torch.optim.ASGD
     assert probe.changed == [step not in bad for step in range(25)]
     assert [probe.state_changed[s] for s in sorted(bad)] == [False] * len(bad)
     _assert_finite(model)

@@ -112,8 +112,10 @@ def test_checkpoints_of_real_fits_load_with_weights_only(runs, task):
 
 def test_nt_asgd_averages_and_schedule_states_are_in_the_checkpoint(runs):
     checkpoint = torch.load(runs.lm_ckpt, weights_only=True)
-    assert runs.lm._averaging and checkpoint["lrr"]["averaging"] is True
-    assert set(checkpoint["lrr"]["averaged_weights"]) == {n for n, _ in runs.lm.named_parameters()}
+    nt_asgd = [state for key, state in checkpoint["callbacks"].items()
+               if key.startswith("NTASGD")]
+    assert len(nt_asgd) == 1 and nt_asgd[0]["averaging"] is True
+    assert set(checkpoint["lrr"]["eval_weights"]) == {n for n, _ in runs.lm.named_parameters()}
     finals = [state["finals"] for key, state in checkpoint["callbacks"].items()
               if key.startswith(("CurriculumDropout", "RateSchedule"))]
     assert finals == [{"0_LockedDropout": {"p": 0.2}},

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import lightning_rnn_reg as lrr
+from lightning_rnn_reg.callbacks import NTASGD
 from lightning_rnn_reg.data import TextCorpus, Vocabulary
 
 V = 30
@@ -212,6 +213,11 @@ def _ax(optimizer: torch.optim.Optimizer, module: torch.nn.Module) -> dict[str, 
             if "ax" in optimizer.state.get(p, {})}
 
 
+def _nt_asgd(trainer: L.Trainer) -> NTASGD:
+    """The NTASGD callback the model attached (optimizer="nt_asgd")."""
+    return next(cb for cb in trainer.callbacks if isinstance(cb, NTASGD))
+
+
 class NTASGDProbe(L.Callback):
     """Records, at every training step, the optimizer, the weights before and after the step,
     the gradients and the running averages; and the weights that each validation ran with."""
@@ -230,7 +236,7 @@ class NTASGDProbe(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         optimizer = trainer.optimizers[0]
         self.steps[-1].update(after=_params(pl_module), optimizer=type(optimizer),
-                              averaging=getattr(pl_module, "_averaging", False),
+                              averaging=_nt_asgd(trainer).averaging,
                               ax=_ax(optimizer, pl_module))
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx,
@@ -285,11 +291,12 @@ def test_nt_asgd_switches_once_the_validation_loss_is_worse_than_nonmono_evaluat
     run = nt_asgd_run
     losses = run.probe.val_losses
     assert len(losses) == NT_EPOCHS and all(b > a for a, b in itertools.pairwise(losses))
-    assert run.model._val_losses == pytest.approx(losses)  # the trigger saw this epoch's loss
+    # the trigger saw this epoch's loss
+    assert _nt_asgd(run.trainer).val_losses == pytest.approx(losses)
     # nonmono=1: at the 3rd validation (epoch 2) the loss exceeds the best of >1 evaluations ago
     assert "NT-ASGD: switching to averaged SGD at epoch 2" in run.stdout
     assert run.stdout.count("NT-ASGD: switching") == 1
-    assert run.model._averaging
+    assert _nt_asgd(run.trainer).averaging
     assert run.switch == 3 * NT_STEPS_PER_EPOCH
     assert isinstance(run.trainer.optimizers[0], torch.optim.ASGD)
     assert len(run.probe.steps) == NT_EPOCHS * NT_STEPS_PER_EPOCH
@@ -339,16 +346,15 @@ def test_nt_asgd_averaging_state_round_trips_through_a_checkpoint(nt_asgd_run, t
     run.trainer.save_checkpoint(path)
     averages = _ax(run.trainer.optimizers[0], run.model)
     raw = torch.load(path, weights_only=True)
-    assert raw["lrr"]["averaging"] is True
-    assert raw["lrr"]["val_losses"] == run.model._val_losses
-    _assert_params_equal(raw["lrr"]["averaged_weights"], averages, atol=0)
+    callback = _nt_asgd(run.trainer)
+    assert raw["callbacks"][callback.state_key] == {"averaging": True,
+                                                    "val_losses": callback.val_losses}
+    _assert_params_equal(raw["lrr"]["eval_weights"], averages, atol=0)
 
-    # a fresh module gets the switch, the loss history and the averages back ...
+    # a fresh module gets the averages back ...
     restored = lrr.LanguageModel.load_from_checkpoint(path)
-    assert restored._averaging and restored._val_losses == run.model._val_losses
-    assert isinstance(restored.configure_optimizers(), torch.optim.ASGD)
     _assert_params_equal(_params(restored), _params(run.model), atol=0)
-    _assert_params_equal(restored._loaded_averages, averages, atol=0)
+    _assert_params_equal(restored.eval_weights, averages, atol=0)
     # ... evaluates with the averaged weights (the last validation of fit) and restores the live
     # ones afterwards; a stand-alone validation is no evaluation of the NT-ASGD trigger
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
@@ -356,7 +362,7 @@ def test_nt_asgd_averaging_state_round_trips_through_a_checkpoint(nt_asgd_run, t
     result = trainer.validate(restored, datamodule=run.data, verbose=False)[0]
     assert result["val/loss"] == pytest.approx(run.probe.val_losses[-1], rel=1e-6)
     _assert_params_equal(_params(restored), _params(run.model), atol=0)
-    assert restored._val_losses == run.model._val_losses
+    assert _nt_asgd(trainer).val_losses == []
 
     # resuming fit restores the optimizer's running average, which goes on from the saved one
     probe = NTASGDProbe()

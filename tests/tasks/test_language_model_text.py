@@ -142,9 +142,8 @@ def test_perplexity_restores_the_train_or_eval_mode(training: bool):
 
 
 def _averaged(model: lrr.LanguageModel) -> dict[str, torch.Tensor]:
-    model._averaging = True
-    model._loaded_averages = {name: p.detach() + 0.05 for name, p in model.named_parameters()}
-    return model._loaded_averages
+    model.eval_weights = {name: p.detach() + 0.05 for name, p in model.named_parameters()}
+    return model.eval_weights
 
 
 def test_perplexity_uses_the_averaged_nt_asgd_weights():
