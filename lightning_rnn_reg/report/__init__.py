@@ -2,7 +2,8 @@
 tables. ``lightning-rnn-reg report`` is built from these (:func:`train_twin` and
 :func:`gap_per_epoch` pair validation with training metrics, :func:`rate_labels` names the
 regularizer rates); the benchmarks write their tables and bar charts with
-:func:`write_table` / :func:`markdown_table` and :func:`bar_chart`.
+:func:`write_table` / :func:`markdown_table` and :func:`bar_chart` (:func:`error_bar_chart`:
+means with error bars, e.g. over seeds).
 matplotlib is optional (``pip install "lightning-rnn-reg[report]"``) and imported on first use.
 """
 
@@ -12,6 +13,7 @@ from lightning_rnn_reg.report.plots import (
     MissingPlotDependencyError,
     bar_chart,
     curve_chart,
+    error_bar_chart,
     line_chart,
 )
 from lightning_rnn_reg.report.rates import rate_labels
@@ -25,6 +27,7 @@ __all__ = [
     "ScalarSeries",
     "bar_chart",
     "curve_chart",
+    "error_bar_chart",
     "find_runs",
     "format_value",
     "gap_per_epoch",

@@ -172,3 +172,52 @@ def bar_chart(categories: Sequence[str], groups: Mapping[str, Sequence[float]],
     finally:
         plt.close(figure)
     return drawn
+
+
+def error_bar_chart(categories: Sequence[str], means: Sequence[float],
+                    errors: Sequence[float], out_png: str | Path, *, value_label: str,
+                    title: str = "", reference: float | None = None,
+                    highlight: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """Horizontal bars with error bars: one row per category (e.g. a configuration) at its
+    mean, the error bar ``± errors`` (e.g. the standard deviation over seeds; ``nan`` or 0:
+    none). ``reference`` draws a vertical line (e.g. the baseline's mean); categories in
+    ``highlight`` are drawn in a second colour. The x axis starts just below the smallest
+    ``mean - error``, so small differences stay visible. Saved to ``out_png``.
+
+    Returns ``{category: {"mean": ..., "error": ...}}`` as drawn (read from the bars and
+    the error-bar segments).
+
+    Example::
+
+        error_bar_chart(["none", "locked"], [82.1, 84.0], [0.4, 0.3], "test_acc.png",
+                        value_label="test/acc (%)", reference=82.1)
+    """
+    if not len(categories) == len(means) == len(errors):
+        raise ValueError(f"error_bar_chart: {len(categories)} categories, {len(means)} means "
+                         f"and {len(errors)} errors")
+    errs = [0.0 if e is None or e != e else float(e) for e in errors]  # nan -> no bar
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(8, 1.2 + 0.45 * len(categories)))
+    try:
+        colours = ["C1" if name in highlight else "C0" for name in categories]
+        rows = list(range(len(categories)))
+        bars = axes.barh(rows, [float(m) for m in means], xerr=errs, color=colours,
+                         capsize=4, error_kw={"elinewidth": 1.2})
+        segments = bars.errorbar.lines[2][0].get_segments() if categories else []
+        drawn = {name: {"mean": float(bar.get_width()),
+                        "error": float(seg[1][0] - seg[0][0]) / 2}
+                 for name, bar, seg in zip(categories, bars, segments, strict=True)}
+        axes.set_yticks(rows, list(categories))
+        axes.invert_yaxis()
+        axes.set_xlabel(value_label)
+        if categories:
+            low = min(float(m) - e for m, e in zip(means, errs, strict=True))
+            high = max(float(m) + e for m, e in zip(means, errs, strict=True))
+            axes.set_xlim(low - 0.1 * (high - low or abs(high) or 1.0),
+                          high + 0.05 * (high - low or abs(high) or 1.0))
+        if reference is not None:
+            axes.axvline(reference, color="black", linewidth=0.8, linestyle="--")
+        _save(figure, axes, out_png, title, legend=False)
+    finally:
+        plt.close(figure)
+    return drawn
