@@ -39,6 +39,7 @@ __all__ = [
     "temporal_activation_regularization",
     "weight_drop",
     "zoneout",
+    "zoneout_weight_pair",
     "zoneout_weights",
 ]
 
@@ -68,11 +69,30 @@ _BITS = 16
 _LEVELS = 1 << _BITS
 
 
+def _rates(p: float | Sequence[float], shape: tuple[int, ...]) -> list[float]:
+    """One rate for the whole shape, or one per row of ``shape[0]`` (checked)."""
+    if not isinstance(p, Sequence):
+        return [float(p)]
+    rates = [float(r) for r in p]
+    if not shape or shape[0] != len(rates):
+        raise ValueError(f"{len(rates)} rates need a shape with {len(rates)} rows, got {shape}")
+    return rates
+
+
+def _per_row(values: list[float], like: Tensor, dims: int, dtype: torch.dtype) -> Tensor | float:
+    """A scalar for one value, else a ``(rows, 1, ...)`` tensor broadcasting over rows."""
+    if len(values) == 1:
+        return values[0]
+    return torch.tensor(values, dtype=dtype, device=like.device).view(-1, *([1] * (dims - 1)))
+
+
 def _bernoulli_bits(
-    shape: Sequence[int], p: float, device: torch.device, generator: torch.Generator | None
+    shape: Sequence[int], p: float | Sequence[float], device: torch.device,
+    generator: torch.Generator | None
 ) -> Tensor:
     """Boolean tensor of ``shape``, each element independently ``True`` with probability
-    exactly ``p`` (to ``2**-40``), from 16 random bits per element.
+    exactly ``p`` (to ``2**-40``), from 16 random bits per element. ``p`` may also give one
+    rate per row of ``shape[0]`` (several masks from one draw).
 
     torch's CPU generator draws one element per Mersenne-Twister call for ``uniform_``; a 64-bit
     integer draw gives four 16-bit uniforms ``b`` for about the same cost. With
@@ -80,38 +100,47 @@ def _bernoulli_bits(
     ``False``, and the ties ``b == k`` (probability ``2**-16``) are resolved by a second uniform
     ``v < r``, so ``P(True) = k / 2**16 + r / 2**16 = p``.
     """
+    shape = tuple(shape)
+    rates = _rates(p, shape)
     numel = math.prod(shape)
     words = torch.empty((numel + 3) // 4, dtype=torch.int64, device=device)
     words.random_(-(2**63), 2**63 - 1, generator=generator)
-    bits = words.view(torch.int16)[:numel].view(tuple(shape))  # uniform over int16
-    scaled = p * _LEVELS
-    k = math.floor(scaled)
-    threshold = k - _LEVELS // 2  # b + 2**15 < k  <=>  b < threshold
+    bits = words.view(torch.int16)[:numel].view(shape)  # uniform over int16
+    ks = [math.floor(rate * _LEVELS) for rate in rates]
+    fracs = [rate * _LEVELS - k for rate, k in zip(rates, ks, strict=True)]
+    # b + 2**15 < k  <=>  b < threshold
+    threshold = _per_row([k - _LEVELS // 2 for k in ks], bits, len(shape), torch.int16)
     below = bits.lt(threshold)
-    frac = scaled - k
-    if frac > 0.0:
+    if max(fracs) > 0.0:
         ties = bits.eq(threshold).nonzero(as_tuple=True)
         if ties[0].numel():
             v = torch.rand(ties[0].numel(), device=device, generator=generator)
+            frac = fracs[0] if len(fracs) == 1 else torch.tensor(fracs, device=device)[ties[0]]
             below[ties] = v.lt(frac)
     return below
 
 
 def _draw_below(
-    shape: Sequence[int], p: float, like: Tensor, generator: torch.Generator | None
+    shape: Sequence[int], p: float | Sequence[float], like: Tensor,
+    generator: torch.Generator | None
 ) -> Tensor:
     """``u < p`` elementwise for ``u ~ U[0, 1)``: a mask with ``P(1) = p`` (bool on the fast CPU
-    path, else ``like``'s dtype). Every mask of the library is drawn here, and reported to the
-    active :class:`~lightning_rnn_reg.mask_stats.MaskStats` (if any)."""
+    path, else ``like``'s dtype); ``p`` may give one rate per row of ``shape[0]``. Every mask
+    of the library is drawn here, and reported to the active
+    :class:`~lightning_rnn_reg.mask_stats.MaskStats` (if any), one report per rate."""
     shape = tuple(shape)
-    if p >= 1.0:
+    rates = _rates(p, shape)
+    if min(rates) >= 1.0:
         below = torch.ones(shape, dtype=torch.bool, device=like.device)
     elif like.device.type == "cpu" and math.prod(shape) >= _BITS_MIN_NUMEL:
-        below = _bernoulli_bits(shape, p, like.device, generator)
+        below = _bernoulli_bits(shape, rates if len(rates) > 1 else rates[0], like.device,
+                                generator)
     else:
         below = torch.empty(shape, dtype=like.dtype, device=like.device)
-        below.uniform_(generator=generator).lt_(p)
-    record_mask(p, below)
+        below.uniform_(generator=generator)
+        below = below.lt_(_per_row(rates, below, len(shape), below.dtype))
+    for row, rate in enumerate(rates):
+        record_mask(rate, below if len(rates) == 1 else below[row])
     return below
 
 
@@ -239,6 +268,26 @@ def zoneout_weights(
     if is_stochastic(training):
         return bernoulli_mask(shape, p, like, generator)
     return torch.full((1,) * len(shape), p, dtype=like.dtype, device=like.device)
+
+
+def zoneout_weight_pair(
+    shape: Sequence[int],
+    p_cell: float,
+    p_hidden: float,
+    training: bool,
+    like: Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The weights ``(d^c, d^h)`` of LSTM zoneout (:func:`zoneout_weights` for the cell and
+    the hidden state) from one draw: ``d^c ~ Bernoulli(p_cell)``, ``d^h ~ Bernoulli(p_hidden)``
+    independent, each of ``shape`` (two views of one ``(2, *shape)`` tensor); eval: the
+    rates, as one-element tensors."""
+    if not is_stochastic(training):
+        ones = (1,) * len(shape)
+        return (torch.full(ones, p_cell, dtype=like.dtype, device=like.device),
+                torch.full(ones, p_hidden, dtype=like.dtype, device=like.device))
+    both = _draw_below((2, *shape), (p_cell, p_hidden), like, generator).to(like.dtype)
+    return both[0], both[1]
 
 
 def zoneout(

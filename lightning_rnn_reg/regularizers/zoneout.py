@@ -60,6 +60,10 @@ class Zoneout(RecurrentSiteRegularizer):
         (Bernoulli draws) or one-element tensors holding the rate (eval)."""
         shape = (1 if self.per_sequence else steps, batch, hidden)
         zone_c = zone_h = None
+        if self.cell > 0.0 and self.hidden > 0.0:  # both from one draw
+            zone_c, zone_h = LF.zoneout_weight_pair(shape, self.cell, self.hidden,
+                                                    self.training, like)
+            return LoopMasks(zone_c=zone_c, zone_h=zone_h)
         if self.cell > 0.0:
             zone_c = LF.zoneout_weights(shape, self.cell, self.training, like)
         if self.hidden > 0.0:
