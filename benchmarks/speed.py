@@ -1,8 +1,11 @@
 """Speed of lrr.LSTM with each regularizer, as a ratio to bare nn.LSTM measured in the same run.
 
-Model per configuration: token ids -> nn.Embedding(10000, H) -> 2-layer LSTM (H units) ->
-``out.pow(2).mean()``, batch 20 x 35 steps (Zaremba et al. 2014 small: H = 200; medium:
-H = 650). One forward+backward per timing; configurations are timed round-robin (A B C ...
+Model per configuration: token ids -> nn.Embedding(10000, E) -> LSTM stack ->
+``out.pow(2).mean()``, batch 20. Shapes: Zaremba et al. 2014 small (2 x 200, 35 steps) and
+medium (2 x 650, 35 steps), one 2-layer module each; AWD-LSTM (Merity 2017: 400 -> 1150 ->
+1150 -> 400, 70 steps) as AWD-LSTM stacks it, three 1-layer modules, the activation dropouts
+between them (``at="between"`` becomes the output dropout of the lower layers).
+One forward+backward per timing; configurations are timed round-robin (A B C ...
 A B C ...) so drift of a shared machine hits all of them alike; the median of ``--repeats``
 rounds after warm-up is reported, divided by bare nn.LSTM's median.
 
@@ -14,7 +17,7 @@ masks), plus, on CUDA, the peak allocated bytes.
 
 Usage::
 
-    python benchmarks/speed.py                      # both shapes, CPU, 2 threads
+    python benchmarks/speed.py                      # all three shapes, CPU, 2 threads
     python benchmarks/speed.py --shapes small --repeats 30 --markdown speed.md
     python benchmarks/speed.py --markdown speed.md --plot speed.png   # tables and bar chart
     python benchmarks/speed.py --device cuda
@@ -29,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -37,8 +40,26 @@ from torch import nn
 import lightning_rnn_reg as lrr
 from lightning_rnn_reg.report import bar_chart, markdown_table
 
-SHAPES = {"small": 200, "medium": 650}
-BATCH, STEPS, VOCAB, LAYERS = 20, 35, 10000, 2
+
+class Shape(NamedTuple):
+    embedding: int
+    layers: tuple[int, ...]  # hidden size of each layer
+    steps: int
+    stacked: bool  # one multi-layer module (else one module per layer, as AWD-LSTM)
+
+    def label(self) -> str:
+        if self.stacked:
+            return f"{len(self.layers)} x {self.layers[0]}"
+        return " -> ".join(str(n) for n in (self.embedding, *self.layers))
+
+    def describe(self) -> str:
+        return f"{self.label()}, batch {BATCH}, {self.steps} steps"
+
+
+SHAPES = {"small": Shape(200, (200, 200), 35, True),
+          "medium": Shape(650, (650, 650), 35, True),
+          "awd": Shape(400, (1150, 1150, 400), 70, False)}
+BATCH, VOCAB = 20, 10000
 
 
 def _fused_set() -> list[lrr.Regularizer]:
@@ -63,22 +84,47 @@ CONFIGS: dict[str, Callable[[], tuple[list[lrr.Regularizer], float]]] = {
 BARE = "bare nn.LSTM"
 
 
+def _layer_regs(regs: list[lrr.Regularizer], index: int, count: int) -> list[lrr.Regularizer]:
+    """The regularizers of layer ``index`` of ``count`` one-layer modules (AWD-LSTM's stack):
+    input dropout on the first, the between dropout as the output dropout of all but the
+    last, the output dropout on the last; the others on every layer."""
+    chosen = []
+    for reg in regs:
+        at = getattr(reg, "at", None)
+        if (at == "input" and index == 0) or (at == "output" and index == count - 1):
+            chosen.append(reg)
+        elif at == "between" and index < count - 1:
+            chosen.append(type(reg)(reg.p, at="output"))  # type: ignore[call-arg]
+        elif at is None:
+            chosen.append(reg)
+    return chosen
+
+
 class _Model(nn.Module):
-    def __init__(self, hidden: int, config: str) -> None:
+    def __init__(self, shape: Shape, config: str) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(VOCAB, hidden)
-        if config == BARE:
-            self.rnn: nn.Module = nn.LSTM(hidden, hidden, LAYERS)
-            self.edrop = None
+        self.embedding = nn.Embedding(VOCAB, shape.embedding)
+        regs, edrop = CONFIGS[config]() if config != BARE else ([], 0.0)
+        self.edrop = lrr.EmbeddingDropout(edrop) if edrop > 0 else None
+        inputs = (shape.embedding, *shape.layers[:-1])
+        if shape.stacked:
+            hidden, count = shape.layers[0], len(shape.layers)
+            self.rnns = nn.ModuleList([nn.LSTM(hidden, hidden, count) if config == BARE else
+                                       lrr.LSTM(hidden, hidden, count, regularizers=regs)])
+        elif config == BARE:
+            self.rnns = nn.ModuleList(nn.LSTM(i, h)
+                                      for i, h in zip(inputs, shape.layers, strict=True))
         else:
-            regs, edrop = CONFIGS[config]()
-            self.rnn = lrr.LSTM(hidden, hidden, LAYERS, regularizers=regs)
-            self.edrop = lrr.EmbeddingDropout(edrop) if edrop > 0 else None
+            count = len(shape.layers)
+            self.rnns = nn.ModuleList(
+                lrr.LSTM(i, h, regularizers=_layer_regs(regs, k, count))
+                for k, (i, h) in enumerate(zip(inputs, shape.layers, strict=True)))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.edrop(self.embedding, ids) if self.edrop is not None else self.embedding(ids)
-        out, _ = self.rnn(x)
-        return out.pow(2).mean()
+        for rnn in self.rnns:
+            x, _ = rnn(x)
+        return x.pow(2).mean()
 
 
 def _step(model: _Model, ids: torch.Tensor, device: str) -> float:
@@ -95,11 +141,11 @@ def _names() -> list[str]:
     return [BARE, *CONFIGS]
 
 
-def time_round_robin(hidden: int, repeats: int, warmup: int, device: str) -> dict[str, float]:
+def time_round_robin(shape: Shape, repeats: int, warmup: int, device: str) -> dict[str, float]:
     """Median seconds per forward+backward of every configuration, interleaved."""
     torch.manual_seed(0)
-    ids = torch.randint(0, VOCAB, (STEPS, BATCH), device=device)
-    models = {name: _Model(hidden, name).to(device).train() for name in _names()}
+    ids = torch.randint(0, VOCAB, (shape.steps, BATCH), device=device)
+    models = {name: _Model(shape, name).to(device).train() for name in _names()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(warmup):
         for model in models.values():
@@ -111,13 +157,13 @@ def time_round_robin(hidden: int, repeats: int, warmup: int, device: str) -> dic
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _child(hidden: int, config: str, device: str, threads: int) -> None:
-    """Run in a fresh process: first-call time and peak RSS growth for one configuration."""
+def _child(shape: Shape, config: str, device: str, threads: int) -> None:
+    """Run in a fresh process: first-call time and saved bytes for one configuration."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    ids = torch.randint(0, VOCAB, (STEPS, BATCH), device=device)
+    ids = torch.randint(0, VOCAB, (shape.steps, BATCH), device=device)
     start = time.perf_counter()
-    model = _Model(hidden, config).to(device).train()
+    model = _Model(shape, config).to(device).train()
     _step(model, ids, device)
     first_call = time.perf_counter() - start
     saved = saved_bytes(model, ids)
@@ -141,10 +187,11 @@ def saved_bytes(model: _Model, ids: torch.Tensor) -> int:
     return sum(storages.values())
 
 
-def first_call_and_memory(hidden: int, device: str, threads: int) -> dict[str, dict[str, float]]:
+def first_call_and_memory(shape: str, device: str, threads: int
+                          ) -> dict[str, dict[str, float]]:
     results = {}
     for name in _names():
-        cmd = [sys.executable, __file__, "--child", name, "--hidden", str(hidden),
+        cmd = [sys.executable, __file__, "--child", name, "--child-shape", shape,
                "--device", device, "--threads", str(threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -180,7 +227,7 @@ def table(shape: str, rows: list[dict[str, Any]], device: str) -> str:
     """One shape's markdown table (through ``lightning_rnn_reg.report.markdown_table``)."""
     memory = _memory_column(device)
     formats = {**FORMATS, memory: lambda v: v if isinstance(v, str) else f"{v:.1f}"}
-    title = f"### {shape}: 2 x {SHAPES[shape]}, batch {BATCH}, {STEPS} steps ({device})"
+    title = f"### {shape}: {SHAPES[shape].describe()} ({device})"
     return f"{title}\n\n{markdown_table(rows, ['configuration', *formats], formats)}"
 
 
@@ -189,10 +236,10 @@ def plot(rows_by_shape: dict[str, list[dict[str, Any]]], out_png: str, device: s
     """Bar chart of each configuration's ratio to bare nn.LSTM, one bar per shape; returns
     the ratios drawn (``lightning_rnn_reg.report.bar_chart``)."""
     names = [str(row["configuration"]) for row in next(iter(rows_by_shape.values()))]
-    ratios = {f"{shape} (2 x {SHAPES[shape]})": [row["ratio to bare nn.LSTM"] for row in rows]
+    ratios = {f"{shape} ({SHAPES[shape].label()})": [row["ratio to bare nn.LSTM"] for row in rows]
               for shape, rows in rows_by_shape.items()}
     return bar_chart(names, ratios, out_png, value_label="forward+backward time / bare nn.LSTM",
-                     title=f"lrr.LSTM speed, batch {BATCH} x {STEPS} steps ({device})",
+                     title=f"lrr.LSTM speed, batch {BATCH} ({device})",
                      reference=1.0)
 
 
@@ -207,19 +254,18 @@ def main() -> None:
     parser.add_argument("--plot", help="also draw the ratios as a bar chart to this PNG file "
                         '(needs matplotlib: pip install "lightning-rnn-reg[report]")')
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--hidden", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-shape", choices=list(SHAPES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.hidden, args.child, args.device, args.threads)
+        _child(SHAPES[args.child_shape], args.child, args.device, args.threads)
         return
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}, "
           f"oneDNN {torch.backends.mkldnn.is_available()}", flush=True)
     tables, rows_by_shape = [], {}
     for shape in args.shapes:
-        hidden = SHAPES[shape]
-        medians = time_round_robin(hidden, args.repeats, args.warmup, args.device)
-        extra = first_call_and_memory(hidden, args.device, args.threads)
+        medians = time_round_robin(SHAPES[shape], args.repeats, args.warmup, args.device)
+        extra = first_call_and_memory(shape, args.device, args.threads)
         rows_by_shape[shape] = _rows(medians, extra, args.device)
         tables.append(table(shape, rows_by_shape[shape], args.device))
         print(tables[-1] + "\n", flush=True)
