@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lightning_rnn_reg.data.resume import ResumableSampler
+from lightning_rnn_reg.validation import check_positive_ints
 
 __all__ = ["LengthBucketSampler", "bucket_loader", "distributed_position", "pad_sequences"]
 
@@ -88,10 +89,9 @@ class LengthBucketSampler(ResumableSampler, DistributedSampler):
         rank: int = 0,
         even: bool | None = None,
     ) -> None:
-        if batch_size < 1 or pool_factor < 1:
-            raise ValueError(f"batch_size and pool_factor must be >= 1, got {batch_size}, "
-                             f"{pool_factor}")
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
+        check_positive_ints(type(self).__name__, batch_size=batch_size, pool_factor=pool_factor,
+                            num_replicas=num_replicas)
+        if not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in [0, num_replicas), got {rank} of {num_replicas}")
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
         if self.lengths.numel() == 0:

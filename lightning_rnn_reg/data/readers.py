@@ -34,6 +34,7 @@ else:  # pragma: no cover
 __all__ = [
     "DATA_ENV_VAR",
     "DataSource",
+    "data_dir_or_default",
     "default_data_dir",
     "fetch_files",
     "read_lines",
@@ -58,6 +59,20 @@ def default_data_dir(subfolder: str) -> Path | None:
     """
     root = os.environ.get(DATA_ENV_VAR)
     return Path(root).expanduser() / subfolder if root else None
+
+
+def data_dir_or_default(data_dir: str | Path | None, subfolder: str, name: str) -> str | Path:
+    """``data_dir`` if given, else :func:`default_data_dir` of ``subfolder``; ``ValueError``
+    (naming ``name``, the data module) when neither is there."""
+    if data_dir is not None:
+        return data_dir
+    default = default_data_dir(subfolder)
+    if default is None:
+        raise ValueError(
+            f"{name}: pass data_dir, or set the {DATA_ENV_VAR} environment variable to the "
+            f"folder that holds {subfolder}/"
+        )
+    return default
 
 
 def read_lines(source: DataSource, *, missing_hint: str = "") -> list[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import lightning as L
@@ -11,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from lightning_rnn_reg.data.batching import bucket_loader
 from lightning_rnn_reg.data.resume import TrainPosition
 
-__all__ = ["SplitDataModule"]
+__all__ = ["FileSplitDataModule", "SplitDataModule"]
 
 
 class SplitDataModule(TrainPosition, L.LightningDataModule):
@@ -88,6 +89,72 @@ class SplitDataModule(TrainPosition, L.LightningDataModule):
         return DataLoader(_map_style(self.split_dataset("test")[0]),
                           batch_size=self.eval_batch_size,
                           collate_fn=self.collate, num_workers=self.num_workers)
+
+
+class FileSplitDataModule(SplitDataModule):
+    """A :class:`SplitDataModule` whose splits are files ``data_dir / files[split]``, or are
+    held in memory (built by the classmethod named :attr:`IN_MEMORY_FROM`), with a vocabulary
+    saved in checkpoints under :attr:`VOCABULARY_KEY`.
+
+    Subclasses set ``data_dir`` and ``files`` and implement :meth:`in_memory_splits` and
+    :meth:`adopt_vocabulary`.
+    """
+
+    #: The classmethod that builds the module from data held in memory (messages name it).
+    IN_MEMORY_FROM: ClassVar[str]
+    #: The ``state_dict`` key of the vocabulary.
+    VOCABULARY_KEY: ClassVar[str]
+    #: Constructor arguments about files, which the :attr:`IN_MEMORY_FROM` classmethod does
+    #: not take.
+    FILE_OPTIONS: ClassVar[tuple[str, ...]]
+    data_dir: Path
+    files: dict[str, str]
+
+    @classmethod
+    def _in_memory_name(cls, options: Collection[str], instead: str) -> str:
+        """``"<Class>.<IN_MEMORY_FROM>"``, for messages; ``TypeError`` (saying what is given
+        ``instead`` of files) if ``options`` name one of :attr:`FILE_OPTIONS`."""
+        name = f"{cls.__name__}.{cls.IN_MEMORY_FROM}"
+        given = sorted(set(options) & set(cls.FILE_OPTIONS))
+        if given:
+            raise TypeError(f"{name}: {given} are options of {instead}")
+        return name
+
+    def in_memory_splits(self) -> Collection[str] | None:
+        """The splits held in memory; ``None``: the data is in files."""
+        raise NotImplementedError
+
+    def adopt_vocabulary(self, state: Any) -> None:
+        """Use the vocabulary saved as ``state`` (re-encoding the splits if it differs)."""
+        raise NotImplementedError
+
+    def has_split(self, split: str) -> bool:
+        """Whether the data has ``split`` (in memory: the splits given to
+        :attr:`IN_MEMORY_FROM`; files: all three)."""
+        splits = self.in_memory_splits()
+        return splits is None or split in splits
+
+    def path(self, split: str) -> Path:
+        """The file of ``split`` (``"train"``, ``"valid"`` or ``"test"``)."""
+        if split not in self.files:
+            raise ValueError(f"unknown split {split!r}; expected one of {list(self.files)}")
+        if self.in_memory_splits() is not None:
+            raise ValueError(f"{type(self).__name__}: the data is in memory "
+                             f"({self.IN_MEMORY_FROM}), it has no files")
+        return self.data_dir / self.files[split]
+
+    def _where(self, split: str) -> str | Path:
+        """How messages name ``split``: its file, or the in-memory split."""
+        if self.in_memory_splits() is not None:
+            return f"{type(self).__name__}.{self.IN_MEMORY_FROM}: {split}"
+        return self.path(split)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Adopt a checkpoint's training position and vocabulary (re-encoding the splits if it
+        differs)."""
+        self.load_position_state(state_dict)
+        if self.VOCABULARY_KEY in state_dict:
+            self.adopt_vocabulary(state_dict[self.VOCABULARY_KEY])
 
 
 def _map_style(data: Dataset[Any] | Sequence[Any]) -> Dataset[Any]:

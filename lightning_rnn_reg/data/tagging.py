@@ -26,6 +26,7 @@ from lightning_rnn_reg.tag_schemes import (
     convert_tags,
     split_tag,
 )
+from lightning_rnn_reg.validation import check_positive_int
 
 __all__ = [
     "CAPS_CLASSES",
@@ -125,8 +126,8 @@ class TaggingVocabulary:
             raise ValueError(f"TaggingVocabulary: the first tag must be {OUTSIDE!r}")
         for tag in tag_names:
             split_tag(tag, INTERNAL_SCHEME)
-        if max_word_length is not None and max_word_length < 1:
-            raise ValueError(f"max_word_length must be >= 1 or None, got {max_word_length}")
+        check_positive_int("TaggingVocabulary", "max_word_length", max_word_length,
+                           allow_none=True)
         self.words, self.chars = words, chars
         self.tag_names = tuple(tag_names)
         self.tag_ids = {tag: index for index, tag in enumerate(self.tag_names)}

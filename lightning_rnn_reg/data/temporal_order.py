@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from lightning_rnn_reg.data.sentiment import ClassificationBatch, collate_examples
 from lightning_rnn_reg.data.split_module import SplitDataModule
 from lightning_rnn_reg.data.vocab import UNK, Vocabulary
+from lightning_rnn_reg.validation import check_positive_ints
 
 __all__ = ["TEMPORAL_ORDER_CLASSES", "TemporalOrder", "temporal_order_sequences"]
 
@@ -137,11 +138,9 @@ class TemporalOrder(SplitDataModule):
                              f"the second's {list(second)} starts")
         if not 1 <= num_distractors <= 24:
             raise ValueError(f"{name}: num_distractors must be in 1..24, got {num_distractors}")
-        for arg, value in (("train_batches", train_batches), ("batch_size", batch_size),
-                           ("valid_size", valid_size), ("test_size", test_size),
-                           ("eval_batch_size", eval_batch_size)):
-            if value < 1:
-                raise ValueError(f"{name}: {arg} must be >= 1, got {value}")
+        check_positive_ints(name, train_batches=train_batches, batch_size=batch_size,
+                            valid_size=valid_size, test_size=test_size,
+                            eval_batch_size=eval_batch_size)
         self.save_hyperparameters()
         self.length, self.first, self.second = length, first, second
         self.num_distractors = num_distractors

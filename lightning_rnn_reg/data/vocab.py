@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lightning_rnn_reg.validation import check_positive_int
+
 __all__ = ["EOS", "UNK", "Vocabulary"]
 
 #: The unknown-token symbol (PTB and WikiText-2 spell rare words this way too).
@@ -93,8 +95,7 @@ class Vocabulary:
             >>> Vocabulary.build(lines, min_count=2).itos
             ('<unk>', '<eos>', 'the')
         """
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+        check_positive_int("Vocabulary.build", "min_count", min_count)
         counter: Counter[str] = Counter()
         for line in lines_of_tokens:
             if isinstance(line, str):

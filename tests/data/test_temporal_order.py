@@ -96,7 +96,7 @@ def test_training_set_is_train_batches_of_batch_size() -> None:
     ({"length": 15, "second": (10, 16)}, "second=\\[10, 16\\) must be a non-empty"),
     ({"length": 15, "first": (0, 8), "second": (6, 10)}, "must end before"),
     ({"num_distractors": 0}, "num_distractors must be in 1..24"),
-    ({"train_batches": 0}, "train_batches must be >= 1"),
+    ({"train_batches": 0}, "train_batches must be an integer >= 1"),
 ])
 def test_bad_arguments_raise_a_clear_error(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
