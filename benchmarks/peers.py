@@ -102,10 +102,10 @@ class Shape:
 
 def shapes(awd_batch: int = 20) -> dict[str, Shape]:
     """The shapes by name: speed.py's small and medium, and the AWD-LSTM shape."""
-    from speed import BATCH, LAYERS, SHAPES, STEPS, VOCAB
+    from speed import BATCH, SHAPES, VOCAB
 
-    table = {name: Shape(name, hidden, hidden, LAYERS, BATCH, STEPS, VOCAB)
-             for name, hidden in SHAPES.items()}
+    table = {name: Shape(name, s.layers[0], s.layers[0], len(s.layers), BATCH, s.steps, VOCAB)
+             for name, s in SHAPES.items() if s.stacked}
     table["awd"] = Shape("awd", 400, 1150, 3, awd_batch, 70, VOCAB)
     return table
 
