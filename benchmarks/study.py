@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def plan(args: argparse.Namespace) -> list[RunSpec]:
-    """The runs of the chosen phase for every chosen task."""
+    """The runs of the chosen phase for every chosen task, seed 1 of every run first."""
     runs: list[RunSpec] = []
     for name in args.tasks:
         task_ = task(name, args.quick)
@@ -139,7 +139,9 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
             continue
         print(f"{name}: phase 2 reruns {best} at the papers' rates", flush=True)
         runs += phase2_runs(task_, best)
-    return runs
+    # Seed-major (every task and configuration on seed 1, then seed 2, ...): a study cut off
+    # part-way has a first comparison of every configuration, not three seeds of a few.
+    return sorted(runs, key=lambda run: run.seed)
 
 
 def result_path(out: Path, run: RunSpec) -> Path:

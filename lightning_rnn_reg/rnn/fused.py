@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -64,6 +65,7 @@ def run_kernel(shell: nn.Module, weights: dict[str, Tensor], x: Tensor, h0: Tens
                c0: Tensor | None, lengths: Tensor | None) -> Result:
     """One call of ``shell`` with ``weights``; padded steps are packed away."""
     steps = x.shape[0]
+    x, h0, c0 = _autocast_lstm_inputs(shell, x, h0, c0, lengths)
     inp: Tensor | PackedSequence = x
     if lengths is not None:
         inp = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
@@ -74,3 +76,30 @@ def run_kernel(shell: nn.Module, weights: dict[str, Tensor], x: Tensor, h0: Tens
     if isinstance(new_state, tuple):
         return out, new_state[0], new_state[1]
     return out, new_state, None
+
+
+def _autocast_lstm_inputs(shell: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None,
+                          lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Under CPU autocast, hand an unprojected LSTM that torch sends to oneDNN its input and
+    state already in the autocast dtype.
+
+    With float32 input, ``nn.LSTM`` under CPU autocast runs oneDNN's RNN primitive on
+    operands that autocast casts to bfloat16 / float16; on CPUs without AVX-512 BF16 torch
+    cannot build that primitive and raises ("could not create a primitive descriptor").
+    Casting ``x``, ``h_0`` and ``c_0`` first is what autocast does to them anyway: where the
+    primitive exists torch then runs the same oneDNN kernel on the same operands; where it
+    does not, torch's native LSTM runs with autocast's lower-precision products. Either way
+    the outputs come back in the autocast dtype, as nn.LSTM's do where it runs. torch sends
+    a packed batch to oneDNN only when every sequence has the same length (a packed batch
+    of unequal lengths runs torch's native LSTM and stays float32, as here).
+    """
+    if (c0 is None or x.device.type != "cpu" or x.dtype != torch.float32
+            or not torch.is_autocast_enabled("cpu")
+            or getattr(shell, "proj_size", 0)):
+        return x, h0, c0
+    low = torch.get_autocast_dtype("cpu")
+    if low not in (torch.bfloat16, torch.float16):
+        return x, h0, c0
+    if lengths is not None and bool(lengths.min() != lengths.max()):
+        return x, h0, c0
+    return x.to(low), h0.to(low), c0.to(low)

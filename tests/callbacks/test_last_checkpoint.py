@@ -73,6 +73,16 @@ class _InterruptAt(Callback):
 
 
 def test_first_sigint_finishes_the_step_saves_and_exits_1(tmp_path):
+    # A shell's background job starts with SIGINT ignored: begin from Python's own handler
+    # whatever launched pytest, and put the launcher's back afterwards.
+    launcher = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _sigint_run(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, launcher)
+
+
+def _sigint_run(tmp_path):
     steps = _Steps()
     trainer = _trainer(tmp_path, _InterruptAt(4), LastCheckpoint(every_n_train_steps=0), steps,
                        max_epochs=1)

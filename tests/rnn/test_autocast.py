@@ -27,7 +27,65 @@ def test_fused_path_under_bf16_autocast_matches_nn_module_under_autocast(kind):
     ours, ref = _pair(kind)
     x = torch.randn(7, 3, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out, ref_out = ours(x)[0], ref(x)[0]
+        out = ours(x)[0]
+        ref_out = _nn_under_autocast(ref, x)
+    assert out.dtype == ref_out.dtype
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close(out.float(), ref(x)[0], atol=3e-2, rtol=3e-2)
+
+
+def _nn_under_autocast(ref: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """nn.LSTM / nn.GRU's output under the current CPU autocast. Where torch cannot build
+    oneDNN's bf16 LSTM primitive (CPUs without AVX-512 BF16), nn.LSTM with float32 input
+    raises; the reference is then nn.LSTM on input and state in the autocast dtype, which is
+    what autocast hands the primitive where it exists."""
+    try:
+        return ref(x)[0]
+    except RuntimeError as error:
+        if "primitive descriptor" not in str(error) or not isinstance(ref, nn.LSTM):
+            raise
+    state = torch.zeros(ref.num_layers * 2, x.shape[1], ref.hidden_size, dtype=torch.bfloat16)
+    return ref(x.bfloat16(), (state, state.clone()))[0]
+
+
+def test_fused_lstm_under_autocast_where_torch_lacks_the_bf16_primitive():
+    """On every CPU, with or without AVX-512 BF16: float32 input under autocast runs, the
+    outputs are in the autocast dtype (as nn.LSTM's where oneDNN has the primitive), and
+    the gradients reach the float32 parameters and the initial state."""
+    ours, ref = _pair("LSTM")
+    x = torch.randn(7, 3, 6, requires_grad=True)
+    h0 = torch.randn(4, 3, 8, requires_grad=True)
+    c0 = torch.randn(4, 3, 8, requires_grad=True)
+    for dtype in (torch.bfloat16, torch.float16):
+        with torch.autocast("cpu", dtype=dtype):
+            out, (h, c) = ours(x, (h0, c0))
+        assert out.dtype == h.dtype == c.dtype == dtype
+        expected, (h_ref, c_ref) = ref(x, (h0, c0))
+        torch.testing.assert_close(out.float(), expected, atol=5e-2, rtol=5e-2)
+        torch.testing.assert_close(c.float(), c_ref, atol=5e-2, rtol=5e-2)
+        out.float().sum().backward()
+        for tensor in (x, h0, c0, *ours.parameters()):
+            assert tensor.grad is not None and tensor.grad.dtype == torch.float32
+            assert torch.isfinite(tensor.grad).all()
+            tensor.grad = None
+
+
+@pytest.mark.parametrize("lengths", [[7, 4, 2], [5, 5, 5], [7, 7, 7]])
+def test_padded_lstm_under_autocast_matches_nn_lstm_on_packed_input(lengths):
+    ours, ref = _pair("LSTM")
+    x = torch.randn(7, 3, 6)
+    lengths = torch.tensor(lengths)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ours(x, lengths=lengths)[0]
+        try:
+            ref_packed = ref(packed)[0]
+        except RuntimeError as error:  # equal lengths: oneDNN, without its bf16 primitive
+            assert "primitive descriptor" in str(error)
+            state = torch.zeros(4, 3, 8, dtype=torch.bfloat16)
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x.bfloat16(), lengths)
+            ref_packed = ref(packed, (state, state.clone()))[0]
+        ref_out, _ = torch.nn.utils.rnn.pad_packed_sequence(ref_packed, total_length=7)
     assert out.dtype == ref_out.dtype
     torch.testing.assert_close(out, ref_out)
 
