@@ -95,7 +95,7 @@ def _autocast_lstm_inputs(shell: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | 
     """
     if (c0 is None or x.device.type != "cpu" or x.dtype != torch.float32
             or not torch.is_autocast_enabled("cpu")
-            or getattr(shell, "proj_size", 0)):
+            or not isinstance(shell, nn.LSTM) or shell.proj_size > 0):
         return x, h0, c0
     low = torch.get_autocast_dtype("cpu")
     if low not in (torch.bfloat16, torch.float16):
