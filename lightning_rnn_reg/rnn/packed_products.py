@@ -14,12 +14,24 @@ loop keeps its plain ``mm`` / ``baddbmm`` products (same math, no packing):
 * the packed product equals ``mm`` on a random problem at first use (checked once per
   process; a mismatch or an error switches packing off for the process);
 * float32 on CPU (the loop always runs its recurrence in float32 or float64);
-* ``H >= PACKED_MIN_HIDDEN``: below that the plain product wins. The threshold is measured,
-  not guessed (``python benchmarks/loop_micro.py --products``; 2 threads, avx512 CPU, batch 20
-  and 80): the packed forward product + gate add costs 1.65x / 1.16x / 0.95x / 0.70x of
-  ``baddbmm`` at H = 128 / 200 / 256 / 400, and 0.72x at 650; the backward 1.26x / 1.04x /
-  0.79x / 0.83x, 0.62x at 650. The rule depends on the shape alone, never on timing at run
-  time, so a run and its resume take the same products (bit-identical resume).
+* ``H >=`` the measured crossover for the product's direction on this CPU
+  (:data:`PACKED_MIN_HIDDEN`, by ``torch.backends.cpu.get_cpu_capability()``); below it, or
+  where packing never won, the plain product is used. Measured with
+  ``python benchmarks/packed_products.py`` (2 threads, batch 20 and 80; packed / plain time
+  of one step's product, the packing itself once per call on top):
+
+  - AVX-512 (the earlier development machine): forward 1.65 / 1.16 / 0.95 / 0.70 / 0.72
+    at H = 128 / 200 / 256 / 400 / 650, backward 1.26 / 1.04 / 0.79 / 0.83 / 0.62: both
+    from H = 256.
+  - AVX2 (AMD EPYC, no AVX-512): the products alone hardly win (forward 0.99 / 0.92 at
+    H = 650 / 1150, batch 20), yet a whole loop layer does (``--layer``: one
+    ``RecurrentDropout`` layer, T 35, batch 20, ratio to nn.LSTM with packing off -> on):
+    1.21x -> 1.32x at H = 400, 1.21x -> 1.25x at 512, 1.32x -> 1.23x at 650, 1.16x ->
+    1.09x at 800; 1.44x -> 1.22x at 400 -> 1150 with T 70: both from H = 600.
+  - Any other capability: never (not measured).
+
+  The rule depends on the shape and the CPU alone, never on timing at run time, so a run
+  and its resume on the same machine take the same products (bit-identical resume).
 
 ``LRR_PACKED_PRODUCTS=0`` switches packing off, ``=1`` uses it at every size (tests run both).
 """
@@ -32,10 +44,15 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-__all__ = ["PACKED_MIN_HIDDEN", "pack", "packed_mm", "packed_products_available"]
+__all__ = ["PACKED_MIN_HIDDEN", "min_hidden", "pack", "packed_mm", "packed_products_available"]
 
-#: Smallest hidden size at which the loop packs ``W_hh`` (measured; see the module docstring).
-PACKED_MIN_HIDDEN = 256
+#: Smallest hidden size from which the loop packs ``W_hh`` for the forward and the backward
+#: product, by CPU capability; ``None``: never (measured; see the module docstring).
+PACKED_MIN_HIDDEN: dict[str, dict[str, int | None]] = {
+    "AVX512": {"forward": 256, "backward": 256},
+    "AVX2": {"forward": 600, "backward": 600},
+}
+DIRECTIONS = ("forward", "backward")
 ENV_VAR = "LRR_PACKED_PRODUCTS"
 
 
@@ -82,17 +99,37 @@ def packed_products_available() -> bool:
     return os.environ.get(ENV_VAR, "") != "0" and _numerically_sound()
 
 
-def _chosen(weight: Tensor, hidden: int) -> bool:
+@lru_cache(maxsize=1)
+def _capability() -> str:
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return "unknown"
+
+
+def min_hidden(direction: str) -> int | None:
+    """The hidden size from which ``direction``'s product (``"forward"``: ``h W_hh^T``,
+    ``"backward"``: ``dgates W_hh``) packs on this CPU; ``None``: it never does."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    return PACKED_MIN_HIDDEN.get(_capability(), {}).get(direction)
+
+
+def _chosen(weight: Tensor, hidden: int, direction: str) -> bool:
     if weight.device.type != "cpu" or weight.dtype != torch.float32:
         return False
     if not packed_products_available():
         return False
-    return os.environ.get(ENV_VAR, "") == "1" or hidden >= PACKED_MIN_HIDDEN
+    if os.environ.get(ENV_VAR, "") == "1":
+        return True
+    threshold = min_hidden(direction)
+    return threshold is not None and hidden >= threshold
 
 
-def pack(weight: Tensor, hidden: int, batch: int) -> Tensor | None:
+def pack(weight: Tensor, hidden: int, batch: int, direction: str = "forward") -> Tensor | None:
     """``weight`` ``(N, K)`` packed for :func:`packed_mm` when packing is chosen for this
-    hidden size, dtype and device; ``None`` means: use the plain product."""
-    if not _chosen(weight, hidden):
+    product direction, hidden size, dtype, device and CPU; ``None`` means: use the plain
+    product."""
+    if not _chosen(weight, hidden, direction):
         return None
     return _raw_pack(weight.detach().contiguous(), batch)

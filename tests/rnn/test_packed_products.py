@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not pp.packed_products_available(),
                                 reason="oneDNN packed linear ops not available in this torch")
 
 
-def test_packed_product_equals_mm() -> None:
+def test_packed_product_equals_mm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pp.ENV_VAR, "1")
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(4 * 300, 300, generator=gen)
     x = torch.randn(20, 300, generator=gen)
@@ -22,18 +23,31 @@ def test_packed_product_equals_mm() -> None:
     torch.testing.assert_close(pp.packed_mm(x, packed), x @ weight.t(), rtol=1e-5, atol=1e-4)
 
 
-def test_choice_by_shape_dtype_and_device(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("capability", ["AVX512", "AVX2", "DEFAULT"])
+def test_choice_by_direction_shape_dtype_device_and_cpu(
+        capability: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pp.ENV_VAR, raising=False)
+    monkeypatch.setattr(pp, "_capability", lambda: capability)
     small = torch.randn(4 * 8, 8)
-    large = torch.randn(4 * pp.PACKED_MIN_HIDDEN, pp.PACKED_MIN_HIDDEN)
-    assert pp.pack(small, 8, 4) is None  # below the measured crossover
-    assert pp.pack(large, pp.PACKED_MIN_HIDDEN, 4) is not None
-    assert pp.pack(large.double(), pp.PACKED_MIN_HIDDEN, 4) is None  # float32 only
+    for direction in pp.DIRECTIONS:
+        threshold = pp.min_hidden(direction)
+        assert threshold == pp.PACKED_MIN_HIDDEN.get(capability, {}).get(direction)
+        assert pp.pack(small, 8, 4, direction) is None  # below every measured crossover
+        if threshold is None:  # never on this CPU, at any size
+            assert pp.pack(torch.randn(4 * 1200, 1200), 1200, 4, direction) is None
+            continue
+        large = torch.randn(4 * threshold, threshold)
+        assert pp.pack(large, threshold, 4, direction) is not None
+        assert pp.pack(large, threshold - 1, 4, direction) is None
+        assert pp.pack(large.double(), threshold, 4, direction) is None  # float32 only
+    assert pp.min_hidden("backward") is not None or capability == "DEFAULT"
     monkeypatch.setenv(pp.ENV_VAR, "1")
     assert pp.pack(small, 8, 4) is not None
     monkeypatch.setenv(pp.ENV_VAR, "0")
-    assert pp.pack(large, pp.PACKED_MIN_HIDDEN, 4) is None
+    assert pp.pack(torch.randn(4 * 1200, 1200), 1200, 4, "backward") is None
     assert not pp.packed_products_available()
+    with pytest.raises(ValueError, match="direction"):
+        pp.min_hidden("sideways")
 
 
 def _loop_grads(mode: str, cell: str, regs: list, monkeypatch: pytest.MonkeyPatch
@@ -76,6 +90,7 @@ def test_failed_self_check_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pp, "_raw_pack", broken)
     try:
         assert not pp.packed_products_available()
+        monkeypatch.setenv(pp.ENV_VAR, "1")
         assert pp.pack(torch.randn(4 * 512, 512), 512, 4) is None
     finally:
         monkeypatch.undo()
