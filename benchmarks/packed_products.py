@@ -12,11 +12,12 @@ and (``--layer``, the figure the crossover is chosen from) one whole ``lrr.LSTM`
 size = H), with packing off (``LRR_PACKED_PRODUCTS=0``), forced on (``=1``) and by the
 default rule, as a ratio to bare ``nn.LSTM``, the modes timed round-robin.
 
-Each product timing is the median of ``--repeats`` blocks of ``--calls`` calls (the packing itself,
-once per loop call, is timed on its own: ``pack (us)``). Plain and packed alternate block by
-block, so drift of a shared machine hits both alike. The ratio packed / plain below 1 means
-packing wins; the smallest H from which it wins at every batch size is the crossover that
-``PACKED_MIN_HIDDEN`` should hold on this CPU.
+Each product timing is the median of ``--repeats`` blocks of ``--calls`` calls (the packing
+itself, once per loop call, is timed on its own: ``pack both (us)``). Plain and packed
+alternate block by block, so drift of a shared machine hits both alike; a ratio packed /
+plain below 1 means packing wins. The products alone miss the loop's memory traffic, so the
+smallest H from which ``--layer`` shows "packing on" ahead of "packing off" is the crossover
+that ``PACKED_MIN_HIDDEN`` holds for this CPU's capability (printed in the header).
 
 Usage::
 
@@ -40,7 +41,9 @@ import lightning_rnn_reg as lrr
 from lightning_rnn_reg.report import markdown_table
 from lightning_rnn_reg.rnn.packed_products import (
     ENV_VAR,
+    _capability,
     _raw_pack,
+    min_hidden,
     packed_mm,
     packed_products_available,
 )
@@ -156,11 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if not packed_products_available():
         print("the packed products are not available in this torch build: nothing to measure")
         return 1
-    caps = {name: getattr(torch.cpu, f"_is_{name}_supported")() for name in
-            ("avx2", "avx512", "avx512_bf16", "amx_tile") if
-            hasattr(torch.cpu, f"_is_{name}_supported")}
-    header = (f"torch {torch.__version__}, {args.threads} threads, CPU capabilities "
-              f"{', '.join(k for k, v in caps.items() if v) or 'baseline'}")
+    header = (f"torch {torch.__version__}, {args.threads} threads, CPU capability "
+              f"{_capability()} (packing from H = {min_hidden()})")
     print(header, flush=True)
     rows = []
     for batch in args.batch:

@@ -227,8 +227,7 @@ class BackwardWeight(NamedTuple):
     @classmethod
     def of(cls, w_hh: Tensor, count: int, batch: int) -> BackwardWeight:
         hidden = w_hh.shape[-1]
-        packed_t = pack(w_hh.t(), hidden, batch, "backward")
-        return cls(w_hh, w_hh.view(count, hidden, hidden), packed_t)
+        return cls(w_hh, w_hh.view(count, hidden, hidden), pack(w_hh.t(), hidden, batch))
 
 
 def forward_weight(w_hh: Tensor, count: int, batch: int, per_gate: bool
@@ -237,7 +236,7 @@ def forward_weight(w_hh: Tensor, count: int, batch: int, per_gate: bool
     inputs (Gal's untied masks) take one product per gate, so they are never packed."""
     hidden = w_hh.shape[-1]
     w_t = w_hh.view(count, hidden, hidden).transpose(1, 2)
-    return w_t, None if per_gate else pack(w_hh, hidden, batch, "forward")
+    return w_t, None if per_gate else pack(w_hh, hidden, batch)
 
 
 def gate_product(add: Tensor, hin_gates: Tensor, w_t: Tensor, hin: Tensor,

@@ -14,11 +14,11 @@ loop keeps its plain ``mm`` / ``baddbmm`` products (same math, no packing):
 * the packed product equals ``mm`` on a random problem at first use (checked once per
   process; a mismatch or an error switches packing off for the process);
 * float32 on CPU (the loop always runs its recurrence in float32 or float64);
-* ``H >=`` the measured crossover for the product's direction on this CPU
-  (:data:`PACKED_MIN_HIDDEN`, by ``torch.backends.cpu.get_cpu_capability()``); below it, or
-  where packing never won, the plain product is used. Measured with
-  ``python benchmarks/packed_products.py`` (2 threads, batch 20 and 80; packed / plain time
-  of one step's product, the packing itself once per call on top):
+* ``H >=`` the crossover measured for this CPU (:data:`PACKED_MIN_HIDDEN`, by
+  ``torch.backends.cpu.get_cpu_capability()``), for the forward and the backward product
+  alike; below it, or on a CPU never measured, the plain product is used. Measured with
+  ``python benchmarks/packed_products.py`` (2 threads; packed / plain time of one step's
+  product, and with ``--layer`` a whole loop layer, packing off -> on):
 
   - AVX-512 (the earlier development machine): forward 1.65 / 1.16 / 0.95 / 0.70 / 0.72
     at H = 128 / 200 / 256 / 400 / 650, backward 1.26 / 1.04 / 0.79 / 0.83 / 0.62: both
@@ -46,13 +46,9 @@ from torch import Tensor
 
 __all__ = ["PACKED_MIN_HIDDEN", "min_hidden", "pack", "packed_mm", "packed_products_available"]
 
-#: Smallest hidden size from which the loop packs ``W_hh`` for the forward and the backward
-#: product, by CPU capability; ``None``: never (measured; see the module docstring).
-PACKED_MIN_HIDDEN: dict[str, dict[str, int | None]] = {
-    "AVX512": {"forward": 256, "backward": 256},
-    "AVX2": {"forward": 600, "backward": 600},
-}
-DIRECTIONS = ("forward", "backward")
+#: Smallest hidden size from which the loop packs ``W_hh``, by CPU capability; a capability
+#: not listed never packs (measured; see the module docstring).
+PACKED_MIN_HIDDEN: dict[str, int] = {"AVX512": 256, "AVX2": 600}
 ENV_VAR = "LRR_PACKED_PRODUCTS"
 
 
@@ -107,29 +103,25 @@ def _capability() -> str:
         return "unknown"
 
 
-def min_hidden(direction: str) -> int | None:
-    """The hidden size from which ``direction``'s product (``"forward"``: ``h W_hh^T``,
-    ``"backward"``: ``dgates W_hh``) packs on this CPU; ``None``: it never does."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    return PACKED_MIN_HIDDEN.get(_capability(), {}).get(direction)
+def min_hidden() -> int | None:
+    """The hidden size from which the loop packs ``W_hh`` on this CPU; ``None``: never."""
+    return PACKED_MIN_HIDDEN.get(_capability())
 
 
-def _chosen(weight: Tensor, hidden: int, direction: str) -> bool:
+def _chosen(weight: Tensor, hidden: int) -> bool:
     if weight.device.type != "cpu" or weight.dtype != torch.float32:
         return False
     if not packed_products_available():
         return False
     if os.environ.get(ENV_VAR, "") == "1":
         return True
-    threshold = min_hidden(direction)
+    threshold = min_hidden()
     return threshold is not None and hidden >= threshold
 
 
-def pack(weight: Tensor, hidden: int, batch: int, direction: str = "forward") -> Tensor | None:
+def pack(weight: Tensor, hidden: int, batch: int) -> Tensor | None:
     """``weight`` ``(N, K)`` packed for :func:`packed_mm` when packing is chosen for this
-    product direction, hidden size, dtype, device and CPU; ``None`` means: use the plain
-    product."""
-    if not _chosen(weight, hidden, direction):
+    hidden size, dtype, device and CPU; ``None`` means: use the plain product."""
+    if not _chosen(weight, hidden):
         return None
     return _raw_pack(weight.detach().contiguous(), batch)

@@ -24,30 +24,26 @@ def test_packed_product_equals_mm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("capability", ["AVX512", "AVX2", "DEFAULT"])
-def test_choice_by_direction_shape_dtype_device_and_cpu(
+def test_choice_by_shape_dtype_device_and_cpu(
         capability: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pp.ENV_VAR, raising=False)
     monkeypatch.setattr(pp, "_capability", lambda: capability)
     small = torch.randn(4 * 8, 8)
-    for direction in pp.DIRECTIONS:
-        threshold = pp.min_hidden(direction)
-        assert threshold == pp.PACKED_MIN_HIDDEN.get(capability, {}).get(direction)
-        assert pp.pack(small, 8, 4, direction) is None  # below every measured crossover
-        if threshold is None:  # never on this CPU, at any size
-            assert pp.pack(torch.randn(4 * 1200, 1200), 1200, 4, direction) is None
-            continue
+    threshold = pp.min_hidden()
+    assert threshold == pp.PACKED_MIN_HIDDEN.get(capability)
+    assert pp.pack(small, 8, 4) is None  # below every measured crossover
+    if threshold is None:  # a CPU never measured: no packing at any size
+        assert pp.pack(torch.randn(4 * 1200, 1200), 1200, 4) is None
+    else:
         large = torch.randn(4 * threshold, threshold)
-        assert pp.pack(large, threshold, 4, direction) is not None
-        assert pp.pack(large, threshold - 1, 4, direction) is None
-        assert pp.pack(large.double(), threshold, 4, direction) is None  # float32 only
-    assert pp.min_hidden("backward") is not None or capability == "DEFAULT"
+        assert pp.pack(large, threshold, 4) is not None
+        assert pp.pack(large, threshold - 1, 4) is None
+        assert pp.pack(large.double(), threshold, 4) is None  # float32 only
     monkeypatch.setenv(pp.ENV_VAR, "1")
     assert pp.pack(small, 8, 4) is not None
     monkeypatch.setenv(pp.ENV_VAR, "0")
-    assert pp.pack(torch.randn(4 * 1200, 1200), 1200, 4, "backward") is None
+    assert pp.pack(torch.randn(4 * 1200, 1200), 1200, 4) is None
     assert not pp.packed_products_available()
-    with pytest.raises(ValueError, match="direction"):
-        pp.min_hidden("sideways")
 
 
 def _loop_grads(mode: str, cell: str, regs: list, monkeypatch: pytest.MonkeyPatch
