@@ -118,3 +118,30 @@ def test_list_marks_the_finished_runs(quick):
     listed = _study("--out", str(out), "--list")
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert "12 runs planned, 12 done, 0 to run" in listed.stdout
+
+
+def test_recipes_hold_the_baseline_and_the_validation_winner_with_their_numbers(
+        bench_module, tmp_path, capsys):
+    from lightning_rnn_reg.cli import main
+
+    recipes = bench_module("study_recipes")
+    report = bench_module("study_report")
+    results = REPO / "benchmarks" / "study" / "results"  # the committed study results
+    written = recipes.write_recipes(results, tmp_path)
+    assert {p.name.split("_")[1] for p in written} == {"lm", "sst2", "conll"}
+    for task in ("lm", "sst2", "conll"):
+        summary = report.aggregate(report.load_results(results, task))
+        seeds = max(s["runs"] for c, s in summary.items() if c != "none" and s["phase"] == 1)
+        winner = report.best_configs(summary, count=1, seeds=seeds)[0]
+        assert sorted(p.name for p in written if p.name.startswith(f"study_{task}_")) == sorted(
+            [f"study_{task}_none.yaml", f"study_{task}_{winner}.yaml"])
+    for path in written:
+        task, config = path.stem.split("_", 2)[1:]
+        summary = report.aggregate(report.load_results(results, task))[config]
+        text = path.read_text()
+        assert f"{summary['test_metric']} {report.format_value(summary['test'][0])}" in text
+        assert "benchmarks/study/runs" not in text  # no run folder leaks into a recipe
+        with pytest.raises(SystemExit) as exit_info:
+            main(["fit", "--config", str(path), "--print_config"])
+        assert exit_info.value.code in (0, None)
+        assert "EarlyStopping" in capsys.readouterr().out
