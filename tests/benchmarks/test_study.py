@@ -145,3 +145,21 @@ def test_recipes_hold_the_baseline_and_the_validation_winner_with_their_numbers(
             main(["fit", "--config", str(path), "--print_config"])
         assert exit_info.value.code in (0, None)
         assert "EarlyStopping" in capsys.readouterr().out
+
+
+def test_guide_blocks_take_the_task_tables_and_their_plots(bench_module, tmp_path):
+    guide_module = bench_module("study_guide")
+    out, docs = tmp_path / "results", tmp_path / "docs"
+    (out / "plots" / "lm").mkdir(parents=True)
+    docs.mkdir()
+    (out / "plots" / "lm" / "none.png").write_bytes(b"png")
+    (out / "lm.md").write_text("### lm: regularizer study\n\n| config |\n|---|\n| none |\n\n"
+                               "![lm none curves](plots/lm/none.png)\n")
+    guide = docs / "guide.md"
+    guide.write_text("intro\n<!-- study:lm -->\nold table\n<!-- /study:lm -->\noutro\n")
+    text = guide_module.refresh(guide, out, docs / "img" / "study", ("lm",))
+    assert text == ("intro\n<!-- study:lm -->\n| config |\n|---|\n| none |\n\n"
+                    "![lm none curves](img/study/lm/none.png)\n<!-- /study:lm -->\noutro\n")
+    assert (docs / "img" / "study" / "lm" / "none.png").read_bytes() == b"png"
+    with pytest.raises(ValueError, match="study:sst2"):
+        guide_module.refresh(guide, out, docs / "img" / "study", ("sst2",))
