@@ -60,6 +60,10 @@ folders (configs, logs, checkpoints) go to ``--work`` (default ``benchmarks/stud
 not committed; with ``--out`` given, ``<out>/runs``). Tables and plots
 (``study_report``): ``<out>/<task>.md`` and ``<out>/plots/``.
 
+``--report-only --publish`` also refreshes the tables and plots in ``docs/guide.md``
+(``study_guide``) and writes each task's baseline and validation winner as
+``examples/configs/study_<task>_<config>.yaml`` (``study_recipes``).
+
 ``--quick``: tiny models, 2 epochs of 4 batches, 2 configurations x 2 seeds per task (the
 test version, ``tests/benchmarks/test_study.py``).
 """
@@ -75,6 +79,7 @@ from pathlib import Path
 # the study modules beside this file, and this checkout of the package (as the runs use it)
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
+from study_guide import refresh  # noqa: E402
 from study_plan import (  # noqa: E402
     QUICK_SEEDS,
     SEEDS,
@@ -86,10 +91,12 @@ from study_plan import (  # noqa: E402
     phase2_runs,
     task,
 )
+from study_recipes import write_recipes  # noqa: E402
 from study_report import aggregate, best_configs, load_results, write_task_report  # noqa: E402
 from study_run import execute  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 DEFAULT_OUT = HERE / "study" / "results"
 DEFAULT_WORK = HERE / "study" / "runs"
 
@@ -111,6 +118,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="print the planned runs and stop")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild tables and plots from the result files and stop")
+    parser.add_argument("--publish", action="store_true",
+                        help="with --report-only: also refresh the tables and plots in "
+                             "docs/guide.md and the recipes examples/configs/study_*.yaml")
     args = parser.parse_args(argv)
     args.tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     for name in args.tasks:
@@ -200,10 +210,19 @@ def write_reports(args: argparse.Namespace) -> None:
                   f"{written['best']}", flush=True)
 
 
+def publish(out: Path) -> None:
+    """The guide's tables and plots and the study recipes, from the results under ``out``."""
+    refresh(REPO / "docs" / "guide.md", out, REPO / "docs" / "img" / "study", TASK_NAMES)
+    for path in write_recipes(out, REPO / "examples" / "configs"):
+        print(f"recipe {path}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report_only:
         write_reports(args)
+        if args.publish:
+            publish(args.out)
         return 0
     runs = plan(args)
     if args.list:

@@ -5,20 +5,16 @@ Between the markers ``<!-- study:<task> -->`` and ``<!-- /study:<task> -->`` the
 names are copied to ``docs/img/study/`` (MkDocs serves only ``docs/``) and linked from there.
 The prose around the markers is written by hand from these tables.
 
-Usage::
-
-    python benchmarks/study.py --report-only && python benchmarks/study_guide.py
+Run through ``python benchmarks/study.py --report-only --publish``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 IMAGE = re.compile(r"!\[([^\]]*)\]\(plots/([^)]+)\)")
 
 
@@ -48,16 +44,3 @@ def refresh(guide: Path, out: Path, images: Path, tasks: tuple[str, ...]) -> str
     guide.write_text(text)
     return text
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "study" / "results")
-    parser.add_argument("--guide", type=Path, default=REPO / "docs" / "guide.md")
-    parser.add_argument("--images", type=Path, default=REPO / "docs" / "img" / "study")
-    args = parser.parse_args(argv)
-    refresh(args.guide, args.out, args.images, ("lm", "sst2", "conll"))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

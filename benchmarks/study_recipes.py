@@ -8,14 +8,11 @@ recipe is the study's own run configuration (``study_run.run_config``: same mode
 budget, early stopping and checkpointing on the validation metric), without the study's
 run folders, so ``lightning-rnn-reg fit --config`` reproduces seed 1 of the study's runs.
 
-Usage::
-
-    python benchmarks/study_recipes.py [--out benchmarks/study/results] [--configs examples/configs]
+Run through ``python benchmarks/study.py --report-only --publish``.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,6 @@ from study_run import run_config  # noqa: E402
 
 from lightning_rnn_reg.report import format_value  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TITLES = {"lm": "word-level PTB language model", "sst2": "SST-2 sentence classifier",
           "conll": "CoNLL-2003 NER tagger"}
 
@@ -102,16 +98,3 @@ def write_recipes(out: Path, configs_dir: Path, tasks: tuple[str, ...] = tuple(T
             written.append(path)
     return written
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "study" / "results")
-    parser.add_argument("--configs", type=Path, default=REPO / "examples" / "configs")
-    args = parser.parse_args(argv)
-    for path in write_recipes(args.out, args.configs):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
