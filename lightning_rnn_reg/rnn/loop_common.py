@@ -218,16 +218,18 @@ def _hin_views(new: Callable[..., Tensor], h0: Tensor, out: Tensor, masks: LoopM
 class BackwardWeight(NamedTuple):
     """``W_hh`` as the backward's products take it: rows ``(G*H, H)``, per gate ``(G, H, H)``
     and, when packing is chosen (:mod:`~lightning_rnn_reg.rnn.packed_products`), ``W_hh^T``
-    packed once for the whole backward."""
+    packed once for the whole backward (never with per-gate masks, whose gradient takes one
+    product per gate: :func:`_gate_masked_grad`)."""
 
     rows: Tensor
     gates: Tensor
     packed_t: Tensor | None
 
     @classmethod
-    def of(cls, w_hh: Tensor, count: int, batch: int) -> BackwardWeight:
+    def of(cls, w_hh: Tensor, count: int, batch: int, per_gate: bool) -> BackwardWeight:
         hidden = w_hh.shape[-1]
-        return cls(w_hh, w_hh.view(count, hidden, hidden), pack(w_hh.t(), hidden, batch))
+        packed_t = None if per_gate else pack(w_hh.t(), hidden, batch)
+        return cls(w_hh, w_hh.view(count, hidden, hidden), packed_t)
 
 
 def forward_weight(w_hh: Tensor, count: int, batch: int, per_gate: bool

@@ -168,7 +168,7 @@ def _lstm_backward(
     tmp, dhn_buf, dcn_buf, dpre_buf = (new(batch, hidden) for _ in range(4))
     dh = _initial_grad(grad_out, grad_h, new(batch, hidden))
     dc = _initial_grad(None, grad_c, new(batch, hidden))
-    weight, gate_buf = BackwardWeight.of(w_hh, 4, batch), new(4, batch, hidden)
+    weight, gate_buf = BackwardWeight.of(w_hh, 4, batch, gm_s is not None), new(4, batch, hidden)
     dh_other, dc_other = new(batch, hidden), new(batch, hidden)
 
     for t in range(steps - 1, -1, -1):

@@ -92,3 +92,25 @@ def test_failed_self_check_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.undo()
         pp._numerically_sound.cache_clear()
     assert pp.packed_products_available()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(("per_gate", "packs_per_direction"), [(False, 2), (True, 0)])
+def test_weights_are_packed_only_where_a_packed_product_runs(
+        cell: str, per_gate: bool, packs_per_direction: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tied masks pack ``W_hh`` for the forward and ``W_hh^T`` for the backward, once each per
+    direction and call; per-gate masks take one product per gate both ways, so nothing is
+    packed (the packing's copy and reorder would be wasted)."""
+    from lightning_rnn_reg.rnn import loop_common
+
+    packed = []
+
+    def counting(weight: torch.Tensor, hidden: int, batch: int) -> torch.Tensor | None:
+        result = pp.pack(weight, hidden, batch)
+        packed.extend([result] if result is not None else [])
+        return result
+
+    monkeypatch.setattr(loop_common, "pack", counting)
+    _loop_grads("1", cell, [lrr.RecurrentDropout(0.3, per_gate=per_gate)], monkeypatch)
+    assert len(packed) == packs_per_direction * 2 * 2  # 2 layers x 2 directions
