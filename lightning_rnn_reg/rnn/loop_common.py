@@ -30,6 +30,9 @@ sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 _Steps = Sequence[Tensor]
+#: ``W_hh`` packed for the per-step product: one tensor (tied or no mask: one product for
+#: all gates), one per gate (per-gate masks: one product per gate), or ``None`` (plain).
+Packed = Tensor | list[Tensor] | None
 
 
 class _Ctx(Protocol):
@@ -182,11 +185,16 @@ def _recurrent_weight_grad(dgates: Tensor, hin_buf: Tensor | None, h0: Tensor,
     return d_w
 
 
-def _gate_masked_grad(dgates: Tensor, w_gates: Tensor, mask: Tensor, buf: Tensor,
+def _gate_masked_grad(dgates: Tensor, weight: BackwardWeight, mask: Tensor, buf: Tensor,
                       out: Tensor) -> Tensor:
     """``sum_k (dgates_k @ W_k) * m_k``: the gradient reaching ``h_{t-1}`` through per-gate
-    masked inputs (``dgates`` ``(G, B, H)`` gate-major, ``W_k`` ``(H, H)``)."""
-    torch.bmm(dgates, w_gates, out=buf).mul_(mask)
+    masked inputs (``dgates`` ``(G, B, H)`` gate-major, ``W_k`` ``(H, H)``): one ``bmm`` over
+    the gates, or one packed product per gate."""
+    if isinstance(weight.packed_t, list):
+        for k, packed in enumerate(weight.packed_t):
+            torch.mul(packed_mm(dgates[k].contiguous(), packed), mask[k], out=buf[k])
+    else:
+        torch.bmm(dgates, weight.gates, out=buf).mul_(mask)
     return torch.sum(buf, 0, out=out)
 
 
@@ -217,36 +225,54 @@ def _hin_views(new: Callable[..., Tensor], h0: Tensor, out: Tensor, masks: LoopM
 
 class BackwardWeight(NamedTuple):
     """``W_hh`` as the backward's products take it: rows ``(G*H, H)``, per gate ``(G, H, H)``
-    and, when packing is chosen (:mod:`~lightning_rnn_reg.rnn.packed_products`), ``W_hh^T``
-    packed once for the whole backward (never with per-gate masks, whose gradient takes one
-    product per gate: :func:`_gate_masked_grad`)."""
+    and, when packing is chosen (:mod:`~lightning_rnn_reg.rnn.packed_products`), packed once
+    for the whole backward: ``W_hh^T`` whole, or each ``W_k^T`` for per-gate masks (whose
+    gradient takes one product per gate: :func:`_gate_masked_grad`)."""
 
     rows: Tensor
     gates: Tensor
-    packed_t: Tensor | None
+    packed_t: Packed
 
     @classmethod
     def of(cls, w_hh: Tensor, count: int, batch: int, per_gate: bool) -> BackwardWeight:
         hidden = w_hh.shape[-1]
-        packed_t = None if per_gate else pack(w_hh.t(), hidden, batch)
-        return cls(w_hh, w_hh.view(count, hidden, hidden), packed_t)
+        gates = w_hh.view(count, hidden, hidden)
+        packed_t = (_pack_gates(gates.transpose(1, 2), batch) if per_gate
+                    else pack(w_hh.t(), hidden, batch))
+        return cls(w_hh, gates, packed_t)
+
+
+def _pack_gates(weights: Tensor, batch: int) -> list[Tensor] | None:
+    """Each gate's ``(H, H)`` block of ``weights`` ``(G, H, H)`` packed, or ``None`` where
+    packing is not chosen (the same rule for every block)."""
+    hidden = weights.shape[-1]
+    packs = [pack(weight, hidden, batch) for weight in weights.unbind(0)]
+    kept = [packed for packed in packs if packed is not None]
+    return kept if kept and len(kept) == len(packs) else None
 
 
 def forward_weight(w_hh: Tensor, count: int, batch: int, per_gate: bool
-                   ) -> tuple[Tensor, Tensor | None]:
-    """``(W_k^T per gate (G, H, H), packed W_hh or None)`` for :func:`gate_product`; per-gate
-    inputs (Gal's untied masks) take one product per gate, so they are never packed."""
+                   ) -> tuple[Tensor, Packed]:
+    """``(W_k^T per gate (G, H, H), packed weight or None)`` for :func:`gate_product`:
+    ``W_hh`` packed whole, or each ``W_k`` for per-gate inputs (Gal's untied masks), which
+    take one product per gate."""
     hidden = w_hh.shape[-1]
-    w_t = w_hh.view(count, hidden, hidden).transpose(1, 2)
-    return w_t, None if per_gate else pack(w_hh, hidden, batch)
+    gates = w_hh.view(count, hidden, hidden)
+    packed = _pack_gates(gates, batch) if per_gate else pack(w_hh, hidden, batch)
+    return gates.transpose(1, 2), packed
 
 
 def gate_product(add: Tensor, hin_gates: Tensor, w_t: Tensor, hin: Tensor,
-                 packed: Tensor | None, out: Tensor) -> Tensor:
-    """``out`` ``(G, B, H)`` = ``add + hin @ W_k^T`` for every gate ``k``, gate-major: one
-    ``baddbmm`` over the gates, or one product with the packed weight and one add."""
+                 packed: Packed, out: Tensor) -> Tensor:
+    """``out`` ``(G, B, H)`` = ``add + hin_k @ W_k^T`` for every gate ``k``, gate-major: one
+    ``baddbmm`` over the gates, or one product with the packed weight and one add (per gate
+    for per-gate inputs)."""
     if packed is None:
         return torch.baddbmm(add, hin_gates, w_t, out=out)
+    if isinstance(packed, list):
+        for k, weight in enumerate(packed):
+            torch.add(add[k], packed_mm(hin_gates[k].contiguous(), weight), out=out[k])
+        return out
     count, batch, hidden = out.shape
     product = packed_mm(hin, packed).view(batch, count, hidden).transpose(0, 1)
     return torch.add(add, product, out=out)
@@ -259,8 +285,8 @@ def _grad_into_previous_state(dg_rows: Tensor, dg_gates: Tensor, weight: Backwar
     """``out = base + (dgates @ W_hh) * m^h`` (``m^h`` absent: no product; per-gate masks:
     ``sum_k (dgates_k @ W_k) * m_k``); ``base`` ``None`` adds nothing."""
     if gmask is not None:
-        dhin = _gate_masked_grad(dg_gates, weight.gates, gmask, gate_buf, tmp)
-    elif weight.packed_t is not None:
+        dhin = _gate_masked_grad(dg_gates, weight, gmask, gate_buf, tmp)
+    elif isinstance(weight.packed_t, Tensor):
         dhin = packed_mm(dg_rows, weight.packed_t)
     elif hmask is None:
         if base is None:

@@ -67,7 +67,7 @@ def _loop_grads(mode: str, cell: str, regs: list, monkeypatch: pytest.MonkeyPatc
     lambda: [lrr.RecurrentDropout(0.3)],
     lambda: [lrr.UpdateDropout(0.3)],
     lambda: [lrr.Zoneout(hidden=0.2)],
-    lambda: [lrr.RecurrentDropout(0.3, per_gate=True)],  # per-gate: never packed
+    lambda: [lrr.RecurrentDropout(0.3, per_gate=True)],  # per-gate: W_k packed per gate
 ], ids=["recurrent", "update", "zoneout", "untied"])
 def test_loop_gradients_equal_with_and_without_packing(
         cell: str, regs, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,22 +95,26 @@ def test_failed_self_check_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize(("per_gate", "packs_per_direction"), [(False, 2), (True, 0)])
-def test_weights_are_packed_only_where_a_packed_product_runs(
-        cell: str, per_gate: bool, packs_per_direction: int,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("per_gate", [False, True])
+def test_weights_are_packed_once_per_product_kind_and_call(
+        cell: str, per_gate: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tied masks pack ``W_hh`` for the forward and ``W_hh^T`` for the backward, once each per
-    direction and call; per-gate masks take one product per gate both ways, so nothing is
-    packed (the packing's copy and reorder would be wasted)."""
+    direction and call; per-gate masks take one product per gate both ways, so each gate's
+    block ``W_k`` and ``W_k^T`` is packed instead (and nothing whole)."""
     from lightning_rnn_reg.rnn import loop_common
 
-    packed = []
+    shapes: list[tuple[int, ...]] = []
 
     def counting(weight: torch.Tensor, hidden: int, batch: int) -> torch.Tensor | None:
         result = pp.pack(weight, hidden, batch)
-        packed.extend([result] if result is not None else [])
+        shapes.extend([tuple(weight.shape)] if result is not None else [])
         return result
 
     monkeypatch.setattr(loop_common, "pack", counting)
     _loop_grads("1", cell, [lrr.RecurrentDropout(0.3, per_gate=per_gate)], monkeypatch)
-    assert len(packed) == packs_per_direction * 2 * 2  # 2 layers x 2 directions
+    gates, hidden, directions = (4 if cell == "lstm" else 3), 24, 2 * 2  # 2 layers x 2
+    if per_gate:
+        assert shapes == [(hidden, hidden)] * (2 * gates * directions)
+    else:
+        assert sorted(shapes) == sorted([(gates * hidden, hidden), (hidden, gates * hidden)]
+                                        * directions)
