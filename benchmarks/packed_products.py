@@ -24,6 +24,7 @@ Usage::
     python benchmarks/packed_products.py                       # H 128 ... 1150, B 20 and 80
     python benchmarks/packed_products.py --hidden 200 650 --batch 20 --markdown products.md
     python benchmarks/packed_products.py --layer --hidden 256 400 512 650 1150 --batch 20
+    python benchmarks/packed_products.py --layer --per-gate --hidden 200 650 1150 --batch 20
 """
 
 from __future__ import annotations
@@ -110,11 +111,13 @@ def measure(hidden: int, batch: int, calls: int, repeats: int) -> dict[str, obje
 LAYER_MODES = {"packing off": "0", "packing on": "1", "default rule": None}
 
 
-def measure_layer(hidden: int, batch: int, steps: int, repeats: int) -> dict[str, object]:
+def measure_layer(hidden: int, batch: int, steps: int, repeats: int,
+                  per_gate: bool = False) -> dict[str, object]:
     """One row: a loop-path layer's forward+backward with packing off / on / by the rule,
-    median of ``repeats`` round-robin rounds (after 2 warm-up rounds), ratio to nn.LSTM."""
+    median of ``repeats`` round-robin rounds (after 2 warm-up rounds), ratio to nn.LSTM;
+    ``per_gate``: Gal's untied masks (one packed block per gate)."""
     torch.manual_seed(0)
-    ours = lrr.LSTM(hidden, hidden, regularizers=[lrr.RecurrentDropout(0.25)])
+    ours = lrr.LSTM(hidden, hidden, regularizers=[lrr.RecurrentDropout(0.25, per_gate=per_gate)])
     bare = nn.LSTM(hidden, hidden)
     x = torch.randn(steps, batch, hidden, requires_grad=True)
     saved = os.environ.get(ENV_VAR)
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layer", action="store_true",
                         help="time a whole loop-path layer (off / on / rule) instead")
     parser.add_argument("--steps", type=int, default=35, help="sequence length with --layer")
+    parser.add_argument("--per-gate", action="store_true",
+                        help="with --layer: RecurrentDropout(per_gate=True), the untied masks")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -165,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for batch in args.batch:
         for hidden in args.hidden:
-            rows.append(measure_layer(hidden, batch, args.steps, args.repeats) if args.layer
+            rows.append(measure_layer(hidden, batch, args.steps, args.repeats, args.per_gate)
+                        if args.layer
                         else measure(hidden, batch, args.calls, args.repeats))
             print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
     table = markdown_table(rows, list(rows[0]))
