@@ -212,9 +212,11 @@ def write_reports(args: argparse.Namespace) -> None:
 
 def publish(out: Path) -> None:
     """The guide's tables and plots and the study recipes, from the results under ``out``."""
-    refresh(REPO / "docs" / "guide.md", out, REPO / "docs" / "img" / "study", TASK_NAMES)
-    for path in write_recipes(out, REPO / "examples" / "configs"):
+    recipes = write_recipes(out, REPO / "examples" / "configs")
+    for path in recipes:
         print(f"recipe {path}", flush=True)
+    refresh(REPO / "docs" / "guide.md", out, REPO / "docs" / "img" / "study", TASK_NAMES,
+            recipes, REPO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,16 +31,37 @@ def task_block(out: Path, task: str, images: Path, page_dir: Path) -> str:
     return IMAGE.sub(lambda m: f"![{m.group(1)}]({rel}/{m.group(2)})", "\n".join(body)).strip()
 
 
-def refresh(guide: Path, out: Path, images: Path, tasks: tuple[str, ...]) -> str:
-    """Replace every task's block of ``guide`` with its table and plots; returns the text."""
+def replace_block(text: str, name: str, body: str, where: Path) -> str:
+    """``text`` with the lines between ``<!-- study:<name> -->`` and ``<!-- /study:<name> -->``
+    replaced by ``body``."""
+    start, end = f"<!-- study:{name} -->", f"<!-- /study:{name} -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{where}: no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def recipes_block(recipes: list[Path], repo: Path) -> str:
+    """The commands that train the study's recipes (a bash block the docs tests parse)."""
+    lines = [f"LRR_DATA=../shared/data lightning-rnn-reg fit --config "
+             f"{path.relative_to(repo).as_posix()}" for path in sorted(recipes)]
+    return "```bash\n" + "\n".join(lines) + "\n```"
+
+
+def refresh(guide: Path, out: Path, images: Path, tasks: tuple[str, ...],
+            recipes: list[Path] | None = None, repo: Path | None = None) -> str:
+    """Replace every task's block of ``guide`` with its table and plots, and (``recipes``
+    given) the ``recipes`` block with their commands; returns the text."""
     text = guide.read_text()
+    for name in (*tasks, *(["recipes"] if recipes is not None else [])):
+        if f"<!-- study:{name} -->" not in text or f"<!-- /study:{name} -->" not in text:
+            raise ValueError(f"{guide}: no <!-- study:{name} --> ... <!-- /study:{name} --> block")
     for task in tasks:
-        start, end = f"<!-- study:{task} -->", f"<!-- /study:{task} -->"
-        if start not in text or end not in text:
-            raise ValueError(f"{guide}: no {start} ... {end} block")
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{start}\n{task_block(out, task, images, guide.parent)}\n{end}{tail}"
+        text = replace_block(text, task, task_block(out, task, images, guide.parent), guide)
+    if recipes is not None:
+        text = replace_block(text, "recipes", recipes_block(recipes, repo or guide.parent),
+                             guide)
     guide.write_text(text)
     return text
 

@@ -163,3 +163,8 @@ def test_guide_blocks_take_the_task_tables_and_their_plots(bench_module, tmp_pat
     assert (docs / "img" / "study" / "lm" / "none.png").read_bytes() == b"png"
     with pytest.raises(ValueError, match="study:sst2"):
         guide_module.refresh(guide, out, docs / "img" / "study", ("sst2",))
+    recipe = tmp_path / "examples" / "configs" / "study_lm_none.yaml"
+    guide.write_text(guide.read_text() + "<!-- study:recipes -->\n<!-- /study:recipes -->\n")
+    text = guide_module.refresh(guide, out, docs / "img" / "study", ("lm",), [recipe], tmp_path)
+    assert ("<!-- study:recipes -->\n```bash\nLRR_DATA=../shared/data lightning-rnn-reg fit "
+            "--config examples/configs/study_lm_none.yaml\n```\n<!-- /study:recipes -->") in text
