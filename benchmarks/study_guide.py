@@ -31,12 +31,14 @@ def task_block(out: Path, task: str, images: Path, page_dir: Path) -> str:
     return IMAGE.sub(lambda m: f"![{m.group(1)}]({rel}/{m.group(2)})", "\n".join(body)).strip()
 
 
-def replace_block(text: str, name: str, body: str, where: Path) -> str:
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- study:{name} -->", f"<!-- /study:{name} -->"
+
+
+def replace_block(text: str, name: str, body: str) -> str:
     """``text`` with the lines between ``<!-- study:<name> -->`` and ``<!-- /study:<name> -->``
-    replaced by ``body``."""
-    start, end = f"<!-- study:{name} -->", f"<!-- /study:{name} -->"
-    if start not in text or end not in text:
-        raise ValueError(f"{where}: no {start} ... {end} block")
+    (both present) replaced by ``body``."""
+    start, end = _markers(name)
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
@@ -55,13 +57,12 @@ def refresh(guide: Path, out: Path, images: Path, tasks: tuple[str, ...],
     given) the ``recipes`` block with their commands; returns the text."""
     text = guide.read_text()
     for name in (*tasks, *(["recipes"] if recipes is not None else [])):
-        if f"<!-- study:{name} -->" not in text or f"<!-- /study:{name} -->" not in text:
-            raise ValueError(f"{guide}: no <!-- study:{name} --> ... <!-- /study:{name} --> block")
+        start, end = _markers(name)
+        if start not in text or end not in text:  # checked before any file is written
+            raise ValueError(f"{guide}: no {start} ... {end} block")
     for task in tasks:
-        text = replace_block(text, task, task_block(out, task, images, guide.parent), guide)
+        text = replace_block(text, task, task_block(out, task, images, guide.parent))
     if recipes is not None:
-        text = replace_block(text, "recipes", recipes_block(recipes, repo or guide.parent),
-                             guide)
+        text = replace_block(text, "recipes", recipes_block(recipes, repo or guide.parent))
     guide.write_text(text)
     return text
-

@@ -13,17 +13,14 @@ Run through ``python benchmarks/study.py --report-only --publish``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from study_plan import RunSpec, configurations, task
+from study_report import BASELINE, aggregate, best_configs, load_results
+from study_run import run_config
 
-from study_plan import RunSpec, configurations, task  # noqa: E402
-from study_report import BASELINE, aggregate, best_configs, load_results  # noqa: E402
-from study_run import run_config  # noqa: E402
-
-from lightning_rnn_reg.report import format_value  # noqa: E402
+from lightning_rnn_reg.report import format_value
 
 TITLES = {"lm": "word-level PTB language model", "sst2": "SST-2 sentence classifier",
           "conll": "CoNLL-2003 NER tagger"}
@@ -97,4 +94,3 @@ def write_recipes(out: Path, configs_dir: Path, tasks: tuple[str, ...] = tuple(T
             path.write_text(header(task_name, config, summary, winner) + body)
             written.append(path)
     return written
-
